@@ -1,0 +1,84 @@
+#include "image/preprocess.hpp"
+
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+
+#include "errors.hpp"
+
+namespace vitc {
+
+namespace {
+
+cv::Mat to_channels(const cv::Mat& image, int channels) {
+    static const int to_gray[] = {0, -1, -1, cv::COLOR_BGR2GRAY, cv::COLOR_BGRA2GRAY};
+    static const int to_rgb[] = {0, cv::COLOR_GRAY2RGB, -1, cv::COLOR_BGR2RGB, cv::COLOR_BGRA2RGB};
+    cv::Mat out;
+    if (channels == 1) {
+        if (image.channels() == 1) return image;
+        cv::cvtColor(image, out, to_gray[image.channels()]);
+    } else if (channels == 3) {
+        cv::cvtColor(image, out, to_rgb[image.channels()]);
+    } else {
+        throw Error("models with " + std::to_string(channels) + " input channels are not supported (1 or 3)");
+    }
+    return out;
+}
+
+int interpolation_flag(Interpolation interpolation, bool shrinking) {
+    if (interpolation == Interpolation::Nearest) return cv::INTER_NEAREST;
+    // Shrinking with a plain bilinear/bicubic kernel aliases; area averaging is OpenCV's
+    // antialiased downscale (PIL antialiases too).
+    if (shrinking) return cv::INTER_AREA;
+    return interpolation == Interpolation::Bicubic ? cv::INTER_CUBIC : cv::INTER_LINEAR;
+}
+
+cv::Mat resize_to(const cv::Mat& image, int width, int height, Interpolation interpolation) {
+    if (image.cols == width && image.rows == height) return image;
+    cv::Mat out;
+    const bool shrinking = width < image.cols || height < image.rows;
+    cv::resize(image, out, cv::Size(width, height), 0, 0, interpolation_flag(interpolation, shrinking));
+    return out;
+}
+
+}  // namespace
+
+void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channels, float* out) {
+    cv::Mat image;
+    to_channels(decoded, channels).convertTo(image, CV_32F, decoded.depth() == CV_16U ? 255.0 / 65535.0 : 1.0);
+
+    if (p.resize == Preprocessing::Resize::Exact) {
+        image = resize_to(image, p.resize_width, p.resize_height, p.interpolation);
+    } else {  // the shorter side becomes shortest_edge, the aspect ratio is kept
+        const double scale = static_cast<double>(p.shortest_edge) / std::min(image.cols, image.rows);
+        const int w = std::max(1, static_cast<int>(std::lround(image.cols * scale)));
+        const int h = std::max(1, static_cast<int>(std::lround(image.rows * scale)));
+        image = resize_to(image, image.cols <= image.rows ? p.shortest_edge : w,
+                          image.rows <= image.cols ? p.shortest_edge : h, p.interpolation);
+    }
+    if (p.crop_height && p.crop_width) {
+        if (image.rows < p.crop_height || image.cols < p.crop_width) {  // pad like torchvision's CenterCrop
+            cv::Mat padded;
+            const int top = std::max(0, (p.crop_height - image.rows) / 2), left = std::max(0, (p.crop_width - image.cols) / 2);
+            cv::copyMakeBorder(image, padded, top, std::max(0, p.crop_height - image.rows - top), left,
+                               std::max(0, p.crop_width - image.cols - left), cv::BORDER_CONSTANT, cv::Scalar::all(0));
+            image = padded;
+        }
+        // torchvision/HF centre crop: offset = round((size - crop) / 2)
+        const int top = static_cast<int>(std::lround((image.rows - p.crop_height) / 2.0));
+        const int left = static_cast<int>(std::lround((image.cols - p.crop_width) / 2.0));
+        image = image(cv::Rect(left, top, p.crop_width, p.crop_height));
+    }
+
+    const float scale = p.do_rescale ? p.rescale_factor : 1.0f;
+    const int h = image.rows, w = image.cols;
+    for (int c = 0; c < channels; ++c) {
+        const float mean = p.do_normalize ? p.mean[c] : 0.0f, std = p.do_normalize ? p.std[c] : 1.0f;
+        for (int y = 0; y < h; ++y) {
+            const float* row = image.ptr<float>(y);
+            float* dst = out + (static_cast<size_t>(c) * h + y) * w;
+            for (int x = 0; x < w; ++x) dst[x] = (row[x * channels + c] * scale - mean) / std;
+        }
+    }
+}
+
+}  // namespace vitc

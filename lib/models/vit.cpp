@@ -1,0 +1,338 @@
+#include "models/vit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "errors.hpp"
+#include "image/patchify.hpp"
+#include "models/position_embedding.hpp"
+
+namespace vitc {
+
+using runtime::Args;
+using runtime::plain_desc;
+using runtime::strided_desc;
+using dnnl::memory;
+
+namespace {
+
+int64_t count_parameters(const ViTWeights& w) {
+    int64_t n = w.patch_weight.numel() + w.patch_bias.numel() + w.class_token.numel() +
+                w.position_embedding.numel() + w.norm_weight.numel() + w.norm_bias.numel() +
+                w.head_weight.numel() + w.head_bias.numel();
+    for (const auto& b : w.blocks)
+        for (const Tensor* t : {&b.ln1_weight, &b.ln1_bias, &b.qkv_weight, &b.qkv_bias, &b.proj_weight, &b.proj_bias,
+                                &b.ln2_weight, &b.ln2_bias, &b.fc1_weight, &b.fc1_bias, &b.fc2_weight, &b.fc2_bias})
+            n += t->numel();
+    return n;
+}
+
+dnnl::post_ops residual_add() {  // dst += result
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    return ops;
+}
+
+dnnl::post_ops gelu() {  // exact GELU, x * Phi(x)
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    return ops;
+}
+
+// The forward pass for `batch` images of height x width. Everything is built in the
+// constructor; run() only patchifies and executes.
+class ViTSession : public Session {
+public:
+    ViTSession(const ViTModel& model, int batch, int height, int width);
+    void run(const float* images, float* logits) override;
+
+private:
+    void execute(const dnnl::primitive& primitive, Args args);
+    void assemble_tokens();
+    void attention(const ViTBlockParameters& block);
+    void mlp(const ViTBlockParameters& block);
+    void layer_norm(const memory& src, const memory& dst, const memory& scale, const memory& shift);
+    void pool();
+
+    const ViTModel& model_;
+    // N images, T tokens of width D, H heads of width Dh, MLP width M, K classes.
+    int64_t N, C, P, grid_h, grid_w, patches, T, D, H, Dh, M, K;
+    std::vector<float> position_;  // [T, D]
+    dnnl::stream stream_;
+
+    memory patches_;       // [N * patches, C*P*P]
+    memory patch_tokens_;  // [N * patches, D]
+    memory x_;             // [N * T, D] the residual stream
+    memory normed_;        // [N * T, D] LayerNorm output
+    memory qkv_;           // [N * T, 3D]
+    memory queries_, keys_transposed_, values_;  // views of qkv_ per head: [N, H, T, Dh], [N, H, Dh, T]
+    memory scores_;        // [N, H, T, T]
+    memory context_;       // [N * T, D]; context_heads_ is the same buffer as [N, H, T, Dh]
+    memory context_heads_;
+    memory hidden_;        // [N * T, M]
+    memory pooled_;        // [N, D]
+    memory logits_;        // [N, K]
+    memory scratchpad_;
+
+    dnnl::matmul patch_embed_, qkv_proj_, attention_scores_, attention_context_, out_proj_, fc1_, fc2_, head_;
+    dnnl::layer_normalization_forward token_norm_;
+    dnnl::softmax_forward softmax_;
+};
+
+ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
+    : model_(model), stream_(runtime::cpu_engine()) {
+    const ViTConfig& cfg = model.config();
+    N = batch;
+    C = cfg.num_channels;
+    P = cfg.patch_size;
+    if (batch < 1) throw Error("batch size must be at least 1");
+    if (height % P || width % P || height < P || width < P)
+        throw Error("input " + std::to_string(height) + "x" + std::to_string(width) + " is not divisible into " +
+                    std::to_string(P) + "-pixel patches");
+    grid_h = height / P;
+    grid_w = width / P;
+    patches = grid_h * grid_w;
+    T = patches + (model.has_class_token() ? 1 : 0);
+    D = cfg.hidden_size;
+    H = cfg.num_heads;
+    Dh = D / H;
+    M = cfg.intermediate_size;
+    K = static_cast<int64_t>(cfg.labels.size());
+    position_ = model.position_embedding(static_cast<int>(grid_h), static_cast<int>(grid_w));
+
+    const auto& engine = runtime::cpu_engine();
+    size_t scratchpad_bytes = 0;
+    auto track = [&](auto pd) {
+        scratchpad_bytes = std::max(scratchpad_bytes, pd.scratchpad_desc().get_size());
+        return pd;
+    };
+
+    // Patch embedding and the Linear layers: rows are tokens of all images.
+    const auto patch_pd = track(runtime::linear_primitive_desc(N * patches, model.patch_embedding()));
+    const ViTBlockParameters& b0 = model.blocks().front();
+    const auto qkv_pd = track(runtime::linear_primitive_desc(N * T, b0.qkv));
+    const auto out_proj_pd = track(runtime::linear_primitive_desc(N * T, b0.proj, residual_add()));
+    const auto fc1_pd = track(runtime::linear_primitive_desc(N * T, b0.fc1, gelu()));
+    const auto fc2_pd = track(runtime::linear_primitive_desc(N * T, b0.fc2, residual_add()));
+    const auto head_pd = track(runtime::linear_primitive_desc(N, model.head()));
+
+    // Attention as batched matmuls over (image, head), reading Q, K, V in place from the qkv
+    // buffer [N*T, 3D]: head h of Q is columns h*Dh..h*Dh+Dh-1, K follows at +D, V at +2D.
+    const memory::desc q_desc = strided_desc({N, H, T, Dh}, {T * 3 * D, Dh, 3 * D, 1});
+    const memory::desc kt_desc = strided_desc({N, H, Dh, T}, {T * 3 * D, Dh, 1, 3 * D});
+    const memory::desc scores_desc = plain_desc({N, H, T, T});
+    const memory::desc context_desc = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1});
+    const auto scores_pd = track(dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(q_desc, kt_desc, scores_desc),
+        runtime::user_scratchpad_attr(dnnl::post_ops(), 1.0f / std::sqrt(static_cast<float>(Dh))), engine));
+    const auto context_pd = track(dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(scores_desc, q_desc, context_desc), runtime::user_scratchpad_attr(), engine));
+    const auto softmax_pd = track(dnnl::softmax_forward::primitive_desc(
+        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_desc, 3),
+        runtime::user_scratchpad_attr(), engine));
+    const auto norm_pd = track(dnnl::layer_normalization_forward::primitive_desc(
+        dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, plain_desc({N * T, D}),
+                                                cfg.layer_norm_eps,
+                                                dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
+        runtime::user_scratchpad_attr(), engine));
+
+    patch_embed_ = dnnl::matmul(patch_pd);
+    qkv_proj_ = dnnl::matmul(qkv_pd);
+    out_proj_ = dnnl::matmul(out_proj_pd);
+    fc1_ = dnnl::matmul(fc1_pd);
+    fc2_ = dnnl::matmul(fc2_pd);
+    head_ = dnnl::matmul(head_pd);
+    attention_scores_ = dnnl::matmul(scores_pd);
+    attention_context_ = dnnl::matmul(context_pd);
+    softmax_ = dnnl::softmax_forward(softmax_pd);
+    token_norm_ = dnnl::layer_normalization_forward(norm_pd);
+
+    patches_ = memory(plain_desc({N * patches, C * P * P}), engine);
+    patch_tokens_ = memory(plain_desc({N * patches, D}), engine);
+    x_ = memory(plain_desc({N * T, D}), engine);
+    normed_ = memory(plain_desc({N * T, D}), engine);
+    qkv_ = memory(plain_desc({N * T, 3 * D}), engine);
+    float* qkv = static_cast<float*>(qkv_.get_data_handle());
+    queries_ = memory(q_desc, engine, qkv);
+    keys_transposed_ = memory(kt_desc, engine, qkv + D);
+    values_ = memory(q_desc, engine, qkv + 2 * D);
+    scores_ = memory(scores_desc, engine);
+    context_ = memory(plain_desc({N * T, D}), engine);
+    context_heads_ = memory(context_desc, engine, context_.get_data_handle());
+    hidden_ = memory(plain_desc({N * T, M}), engine);
+    pooled_ = memory(plain_desc({N, D}), engine);
+    logits_ = memory(plain_desc({N, K}), engine);
+    scratchpad_ = memory(memory::desc({static_cast<int64_t>(scratchpad_bytes)}, memory::data_type::u8, memory::format_tag::a),
+                         engine);
+}
+
+void ViTSession::execute(const dnnl::primitive& primitive, Args args) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_);
+    primitive.execute(stream_, args);
+}
+
+void ViTSession::run(const float* images, float* logits) {
+    const int64_t image_size = C * grid_h * P * grid_w * P, patch_values = patches * C * P * P;
+    float* patch_data = static_cast<float*>(patches_.get_data_handle());
+    for (int64_t n = 0; n < N; ++n)
+        patchify(images + n * image_size, static_cast<int>(C), static_cast<int>(grid_h * P), static_cast<int>(grid_w * P),
+                 static_cast<int>(P), patch_data + n * patch_values);
+
+    const auto& embed = model_.patch_embedding();
+    execute(patch_embed_, {{DNNL_ARG_SRC, patches_}, {DNNL_ARG_WEIGHTS, embed.weights},
+                           {DNNL_ARG_BIAS, embed.bias}, {DNNL_ARG_DST, patch_tokens_}});
+    assemble_tokens();
+
+    for (const ViTBlockParameters& block : model_.blocks()) {
+        layer_norm(x_, normed_, block.ln1_scale, block.ln1_shift);
+        attention(block);  // x += proj(attention(normed))
+        layer_norm(x_, normed_, block.ln2_scale, block.ln2_shift);
+        mlp(block);        // x += fc2(gelu(fc1(normed)))
+    }
+
+    layer_norm(x_, normed_, model_.norm_scale(), model_.norm_shift());
+    pool();
+    const auto& head = model_.head();
+    execute(head_, {{DNNL_ARG_SRC, pooled_}, {DNNL_ARG_WEIGHTS, head.weights}, {DNNL_ARG_BIAS, head.bias},
+                    {DNNL_ARG_DST, logits_}});
+    stream_.wait();
+    std::memcpy(logits, logits_.get_data_handle(), N * K * sizeof(float));
+}
+
+// x[n] = [class token; patch tokens of image n] + position
+void ViTSession::assemble_tokens() {
+    stream_.wait();
+    const float* patch_tokens = static_cast<const float*>(patch_tokens_.get_data_handle());
+    float* x = static_cast<float*>(x_.get_data_handle());
+    const int64_t prefix = T - patches;
+    for (int64_t n = 0; n < N; ++n) {
+        float* tokens = x + n * T * D;
+        if (prefix) std::memcpy(tokens, model_.class_token().data(), D * sizeof(float));
+        std::memcpy(tokens + prefix * D, patch_tokens + n * patches * D, patches * D * sizeof(float));
+        for (int64_t i = 0; i < T * D; ++i) tokens[i] += position_[i];
+    }
+}
+
+void ViTSession::layer_norm(const memory& src, const memory& dst, const memory& scale, const memory& shift) {
+    execute(token_norm_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift}});
+}
+
+// Multi-head self-attention on the normalised tokens, added to the residual stream:
+//   [Q K V] = normed W_qkv^T + b_qkv
+//   scores  = Q K^T / sqrt(Dh)          per image and head, [N, H, T, T]
+//   context = softmax(scores) V         written back as [N*T, D], heads side by side
+//   x      += context W_o^T + b_o
+void ViTSession::attention(const ViTBlockParameters& block) {
+    execute(qkv_proj_, {{DNNL_ARG_SRC, normed_}, {DNNL_ARG_WEIGHTS, block.qkv.weights},
+                        {DNNL_ARG_BIAS, block.qkv.bias}, {DNNL_ARG_DST, qkv_}});
+    execute(attention_scores_, {{DNNL_ARG_SRC, queries_}, {DNNL_ARG_WEIGHTS, keys_transposed_}, {DNNL_ARG_DST, scores_}});
+    execute(softmax_, {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_DST, scores_}});
+    execute(attention_context_, {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_WEIGHTS, values_}, {DNNL_ARG_DST, context_heads_}});
+    execute(out_proj_, {{DNNL_ARG_SRC, context_}, {DNNL_ARG_WEIGHTS, block.proj.weights},
+                        {DNNL_ARG_BIAS, block.proj.bias}, {DNNL_ARG_DST, x_}});
+}
+
+//   x += fc2(GELU(fc1(normed)))
+void ViTSession::mlp(const ViTBlockParameters& block) {
+    execute(fc1_, {{DNNL_ARG_SRC, normed_}, {DNNL_ARG_WEIGHTS, block.fc1.weights}, {DNNL_ARG_BIAS, block.fc1.bias},
+                   {DNNL_ARG_DST, hidden_}});
+    execute(fc2_, {{DNNL_ARG_SRC, hidden_}, {DNNL_ARG_WEIGHTS, block.fc2.weights}, {DNNL_ARG_BIAS, block.fc2.bias},
+                   {DNNL_ARG_DST, x_}});
+}
+
+// pooled[n] = the class token of image n, or the mean of its patch tokens.
+void ViTSession::pool() {
+    stream_.wait();
+    const float* normed = static_cast<const float*>(normed_.get_data_handle());
+    float* pooled = static_cast<float*>(pooled_.get_data_handle());
+    const int64_t prefix = T - patches;
+    for (int64_t n = 0; n < N; ++n) {
+        const float* tokens = normed + n * T * D;
+        float* out = pooled + n * D;
+        if (model_.config().pooling == Pooling::Cls) {
+            std::memcpy(out, tokens, D * sizeof(float));
+            continue;
+        }
+        std::fill(out, out + D, 0.0f);
+        for (int64_t t = prefix; t < T; ++t)
+            for (int64_t d = 0; d < D; ++d) out[d] += tokens[t * D + d];
+        for (int64_t d = 0; d < D; ++d) out[d] /= static_cast<float>(patches);
+    }
+}
+
+dnnl::memory vector_memory(const Tensor& t) { return runtime::copy_to_memory(t.values, {t.numel()}); }
+
+// The patch embedding is a Conv2d(C, D, P, stride P): on patchified input it is a Linear layer
+// with weight [D, C*P*P].
+runtime::LinearWeights prepare_patch_embedding(const ViTWeights& w) {
+    Tensor flat{{w.patch_weight.dim(0), w.patch_weight.numel() / w.patch_weight.dim(0)}, w.patch_weight.values};
+    return runtime::prepare_linear(flat, w.patch_bias);
+}
+
+}  // namespace
+
+ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights)
+    : config_(std::move(config)), preprocessing_(std::move(preprocessing)), scheme_(scheme),
+      parameter_count_(count_parameters(weights)), class_token_(weights.class_token.values),
+      trained_position_(weights.position_embedding.values), patch_embedding_(prepare_patch_embedding(weights)) {
+    for (const ViTBlockWeights& w : weights.blocks) {
+        ViTBlockParameters b;
+        b.ln1_scale = vector_memory(w.ln1_weight);
+        b.ln1_shift = vector_memory(w.ln1_bias);
+        b.ln2_scale = vector_memory(w.ln2_weight);
+        b.ln2_shift = vector_memory(w.ln2_bias);
+        b.qkv = runtime::prepare_linear(w.qkv_weight, w.qkv_bias);
+        b.proj = runtime::prepare_linear(w.proj_weight, w.proj_bias);
+        b.fc1 = runtime::prepare_linear(w.fc1_weight, w.fc1_bias);
+        b.fc2 = runtime::prepare_linear(w.fc2_weight, w.fc2_bias);
+        blocks_.push_back(std::move(b));
+    }
+    norm_scale_ = vector_memory(weights.norm_weight);
+    norm_shift_ = vector_memory(weights.norm_bias);
+    head_ = runtime::prepare_linear(weights.head_weight, weights.head_bias);
+}
+
+std::vector<float> ViTModel::position_embedding(int grid_h, int grid_w) const {
+    const int D = config_.hidden_size, prefix = has_class_token() ? 1 : 0;
+    std::vector<float> out(static_cast<size_t>(prefix) * D, 0.0f);  // sincos: zero for the class token
+    std::vector<float> grid;
+    if (config_.position_embedding == PositionEmbeddingType::SinCos2D) {
+        grid = sincos_2d_position_grid(grid_h, grid_w, D);
+    } else {
+        const int trained_h = config_.image_height / config_.patch_size, trained_w = config_.image_width / config_.patch_size;
+        std::copy(trained_position_.begin(), trained_position_.begin() + prefix * D, out.begin());
+        grid.assign(trained_position_.begin() + prefix * D, trained_position_.end());
+        if (trained_h != grid_h || trained_w != grid_w)
+            grid = resize_position_grid(grid, trained_h, trained_w, grid_h, grid_w, D);
+    }
+    out.insert(out.end(), grid.begin(), grid.end());
+    return out;
+}
+
+ModelSummary ViTModel::summary() const {
+    const ViTConfig& c = config_;
+    ModelSummary s;
+    s.family = "vit";
+    s.weight_scheme = weight_scheme_name(scheme_);
+    s.parameters = parameter_count_;
+    s.architecture = "ViT: " + std::to_string(c.num_layers) + " blocks, hidden " + std::to_string(c.hidden_size) + ", " +
+                     std::to_string(c.num_heads) + " heads, MLP " + std::to_string(c.intermediate_size) + ", patch " +
+                     std::to_string(c.patch_size) + ", input " + std::to_string(c.image_height) + "x" +
+                     std::to_string(c.image_width) + "x" + std::to_string(c.num_channels) + ", " +
+                     (c.pooling == Pooling::Cls ? "class-token" : "mean") + " pooling, " +
+                     (c.position_embedding == PositionEmbeddingType::Learned ? "learned" : "sine-cosine") +
+                     " positions";
+    const int64_t patches = static_cast<int64_t>(c.image_height / c.patch_size) * (c.image_width / c.patch_size);
+    const int64_t T = patches + (has_class_token() ? 1 : 0), D = c.hidden_size, M = c.intermediate_size;
+    const int64_t per_block = 2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * 2 * T * D * M;
+    s.flops_per_image = 2 * patches * c.num_channels * c.patch_size * c.patch_size * D + c.num_layers * per_block +
+                        2 * D * static_cast<int64_t>(c.labels.size());
+    return s;
+}
+
+std::unique_ptr<Session> ViTModel::create_session(int batch, int height, int width) const {
+    return std::make_unique<ViTSession>(*this, batch, height, width);
+}
+
+}  // namespace vitc

@@ -1,0 +1,64 @@
+#pragma once
+// The Vision Transformer (Dosovitskiy et al., 2021) on one page:
+//
+//   tokens  = [class; patchify(image) W_patch^T + b_patch] + position      [T, D]
+//   for each block:
+//     x = x + proj(attention(LN1(x)))        attention = softmax(Q K^T / sqrt(d_head)) V per head
+//     x = x + fc2(GELU(fc1(LN2(x))))
+//   logits  = head(pool(LN(x)))                pool: the class token, or the mean of patch tokens
+//
+// ViTModel holds the immutable weights, already reordered for oneDNN; ViTSession holds the
+// primitives and buffers for one batch size and image size (see vit.cpp for the forward pass).
+#include <memory>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "io/weight_names.hpp"
+#include "models/model.hpp"
+#include "models/vit_weights.hpp"
+#include "runtime/dnnl_helpers.hpp"
+
+namespace vitc {
+
+// One block's parameters in the runtime's layouts.
+struct ViTBlockParameters {
+    dnnl::memory ln1_scale, ln1_shift, ln2_scale, ln2_shift;  // [D]
+    runtime::LinearWeights qkv, proj, fc1, fc2;
+};
+
+class ViTModel : public Model {
+public:
+    ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights);
+
+    const ViTConfig& config() const { return config_; }
+    const std::vector<std::string>& labels() const override { return config_.labels; }
+    const Preprocessing& preprocessing() const override { return preprocessing_; }
+    int num_channels() const override { return config_.num_channels; }
+    ModelSummary summary() const override;
+    std::unique_ptr<Session> create_session(int batch, int height, int width) const override;
+
+    // Positional embeddings for a grid_h x grid_w input, class-token row first: [T, D].
+    std::vector<float> position_embedding(int grid_h, int grid_w) const;
+
+    bool has_class_token() const { return !class_token_.empty(); }
+    const std::vector<float>& class_token() const { return class_token_; }
+    const runtime::LinearWeights& patch_embedding() const { return patch_embedding_; }
+    const std::vector<ViTBlockParameters>& blocks() const { return blocks_; }
+    const dnnl::memory& norm_scale() const { return norm_scale_; }
+    const dnnl::memory& norm_shift() const { return norm_shift_; }
+    const runtime::LinearWeights& head() const { return head_; }
+
+private:
+    ViTConfig config_;
+    Preprocessing preprocessing_;
+    WeightScheme scheme_;
+    int64_t parameter_count_ = 0;
+    std::vector<float> class_token_;         // [D] or empty
+    std::vector<float> trained_position_;    // [T, D] learned, or empty for sincos2d
+    runtime::LinearWeights patch_embedding_; // Conv2d(C, D, P, stride P) as a Linear on patches
+    std::vector<ViTBlockParameters> blocks_;
+    dnnl::memory norm_scale_, norm_shift_;
+    runtime::LinearWeights head_;
+};
+
+}  // namespace vitc

@@ -1,0 +1,63 @@
+#include "tasks/classifier.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "image/preprocess.hpp"
+
+namespace vitc {
+
+std::vector<float> softmax(const std::vector<float>& logits) {
+    std::vector<float> p(logits.size());
+    if (logits.empty()) return p;
+    const float max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (size_t i = 0; i < logits.size(); ++i) sum += p[i] = std::exp(logits[i] - max);
+    for (float& v : p) v = static_cast<float>(v / sum);
+    return p;
+}
+
+std::vector<Ranked> top_k(const Prediction& prediction, int k) {
+    std::vector<int> order(prediction.probabilities.size());
+    std::iota(order.begin(), order.end(), 0);
+    k = std::clamp(k, 0, static_cast<int>(order.size()));
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
+        return prediction.logits[a] > prediction.logits[b] || (prediction.logits[a] == prediction.logits[b] && a < b);
+    });
+    std::vector<Ranked> out;
+    for (int i = 0; i < k; ++i) out.push_back({order[i], prediction.probabilities[order[i]]});
+    return out;
+}
+
+Classifier::Classifier(const Model& model, DecodeLimits limits) : model_(model), limits_(limits) {}
+
+size_t Classifier::input_size() const {
+    return static_cast<size_t>(model_.num_channels()) * input_height() * input_width();
+}
+
+void Classifier::load_image(const std::string& path, float* input) const {
+    preprocess_image(decode_image(path, limits_), model_.preprocessing(), model_.num_channels(), input);
+}
+
+std::vector<Prediction> Classifier::run(const float* inputs, int count) {
+    auto& session = sessions_[count];
+    if (!session) session = model_.create_session(count, input_height(), input_width());
+    const size_t classes = model_.labels().size();
+    std::vector<float> logits(classes * count);
+    session->run(inputs, logits.data());
+    std::vector<Prediction> out(count);
+    for (int i = 0; i < count; ++i) {
+        out[i].logits.assign(logits.begin() + i * classes, logits.begin() + (i + 1) * classes);
+        out[i].probabilities = softmax(out[i].logits);
+    }
+    return out;
+}
+
+std::vector<Prediction> Classifier::classify_files(const std::vector<std::string>& paths) {
+    std::vector<float> inputs(input_size() * paths.size());
+    for (size_t i = 0; i < paths.size(); ++i) load_image(paths[i], inputs.data() + i * input_size());
+    return run(inputs.data(), static_cast<int>(paths.size()));
+}
+
+}  // namespace vitc

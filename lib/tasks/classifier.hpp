@@ -1,0 +1,51 @@
+#pragma once
+// Images in, predictions out: decoding and preprocessing for a model, sessions cached by batch
+// size, and softmax/top-k. One Classifier per thread; the Model may be shared.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "image/decode.hpp"
+#include "models/model.hpp"
+
+namespace vitc {
+
+struct Prediction {
+    std::vector<float> logits;
+    std::vector<float> probabilities;  // softmax(logits)
+};
+
+struct Ranked {
+    int index;
+    float probability;
+};
+
+// The k most probable classes, best first.
+std::vector<Ranked> top_k(const Prediction& prediction, int k);
+std::vector<float> softmax(const std::vector<float>& logits);
+
+class Classifier {
+public:
+    explicit Classifier(const Model& model, DecodeLimits limits = {});
+
+    const Model& model() const { return model_; }
+    int input_height() const { return model_.preprocessing().output_height(); }
+    int input_width() const { return model_.preprocessing().output_width(); }
+    size_t input_size() const;  // floats per preprocessed image
+
+    // Decodes and preprocesses one image into input[0 .. input_size()); throws ImageError.
+    void load_image(const std::string& path, float* input) const;
+
+    // Runs `count` preprocessed images stored one after another in `inputs`.
+    std::vector<Prediction> run(const float* inputs, int count);
+
+    std::vector<Prediction> classify_files(const std::vector<std::string>& paths);
+
+private:
+    const Model& model_;
+    DecodeLimits limits_;
+    std::map<int, std::unique_ptr<Session>> sessions_;  // by batch size
+};
+
+}  // namespace vitc

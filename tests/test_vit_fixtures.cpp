@@ -1,0 +1,56 @@
+// The oneDNN ViT forward against logits computed by torchvision's VisionTransformer in float64
+// (scripts/make_vit_fixtures.py; cases listed in tests/data/vit/README.md).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+
+#include "io/safetensors.hpp"
+#include "models/model.hpp"
+
+namespace fs = std::filesystem;
+using namespace vitc;
+
+namespace {
+
+constexpr float kLogitTolerance = 1e-4f;
+
+std::vector<std::string> fixture_cases() {
+    std::vector<std::string> cases;
+    for (const auto& entry : fs::directory_iterator(fs::path(VITC_TEST_DATA_DIR) / "vit"))
+        if (entry.is_directory()) cases.push_back(entry.path().string());
+    std::sort(cases.begin(), cases.end());
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("ViT logits match the torchvision reference on every fixture", "[vit][fixtures]") {
+    const auto cases = fixture_cases();
+    REQUIRE(cases.size() >= 7);
+    for (const std::string& dir : cases) {
+        DYNAMIC_SECTION(fs::path(dir).filename().string()) {
+            const auto model = load_model(dir);
+            const auto io = SafetensorsFile::open((fs::path(dir) / "io.safetensors").string());
+            const auto& input = io.info("input");
+            const auto& expected_info = io.info("logits");
+            const int n = static_cast<int>(input.shape[0]);
+            const std::vector<float> images = io.read_f32("input");
+            const std::vector<float> expected = io.read_f32("logits");
+            REQUIRE(expected_info.shape[1] == static_cast<int64_t>(model->labels().size()));
+
+            auto session = model->create_session(n, static_cast<int>(input.shape[2]), static_cast<int>(input.shape[3]));
+            std::vector<float> logits(expected.size());
+            session->run(images.data(), logits.data());
+
+            float max_error = 0;
+            size_t worst = 0;
+            for (size_t i = 0; i < logits.size(); ++i)
+                if (std::abs(logits[i] - expected[i]) > max_error) {
+                    max_error = std::abs(logits[i] - expected[i]);
+                    worst = i;
+                }
+            INFO("worst logit " << worst << ": got " << logits[worst] << ", expected " << expected[worst]);
+            CHECK(max_error <= kLogitTolerance);
+        }
+    }
+}
