@@ -1,1 +1,60 @@
-int main(){}
+// vitc: classify images with a Vision Transformer on oneDNN.
+#include <cstring>
+#include <cxxopts.hpp>
+#include <dnnl.hpp>
+#include <iostream>
+#include <string>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "errors.hpp"
+
+namespace {
+
+const char* kUsage = R"(vitc: Vision Transformer image classifier (oneDNN)
+
+usage: vitc <command> [options]
+
+commands:
+  classify IMAGE...   top-K labels for each image (text or JSON)
+  batch DIR           classify every image in a folder; accuracy on labelled folders
+  info                architecture, parameters, FLOPs and labels of a model
+
+  vitc <command> --help   options of a command
+  vitc --version          version
+
+The default model is the bundled Fashion-MNIST ViT; --model DIR (or $VITC_MODEL) picks another
+directory in the Hugging Face layout (config.json + model.safetensors).
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+        std::cout << kUsage;
+        return argc < 2 ? vitc::cli::kExitUsage : 0;
+    }
+    const std::string command = argv[1];
+    if (command == "--version") {
+        const dnnl_version_t* v = dnnl_version();
+        std::cout << "vitc " << VITC_VERSION << " (oneDNN " << v->major << "." << v->minor << "." << v->patch << ")\n";
+        return 0;
+    }
+    try {
+        // Each subcommand sees its own name as argv[0].
+        if (command == "classify") return vitc::cli::classify_command(argc - 1, argv + 1);
+        if (command == "batch") return vitc::cli::batch_command(argc - 1, argv + 1);
+        if (command == "info") return vitc::cli::info_command(argc - 1, argv + 1);
+        std::cerr << "vitc: unknown command '" << command << "'; run 'vitc --help'\n";
+        return vitc::cli::kExitUsage;
+    } catch (const cxxopts::exceptions::exception& e) {
+        std::cerr << "vitc " << command << ": " << e.what() << " (see 'vitc " << command << " --help')\n";
+    } catch (const vitc::Error& e) {
+        std::cerr << "vitc " << command << ": error: " << e.what() << "\n";
+    } catch (const dnnl::error& e) {
+        std::cerr << "vitc " << command << ": oneDNN error: " << e.what() << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "vitc " << command << ": error: " << e.what() << "\n";
+    }
+    return vitc::cli::kExitUsage;
+}

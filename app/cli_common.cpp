@@ -1,0 +1,43 @@
+#include "cli_common.hpp"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "errors.hpp"
+
+namespace vitc::cli {
+
+std::string default_model_dir() {
+    if (const char* env = std::getenv("VITC_MODEL"); env && *env) return env;
+    return VITC_DEFAULT_MODEL_DIR;
+}
+
+void add_model_options(cxxopts::Options& options) {
+    options.add_options("Model")
+        ("m,model", "model directory (config.json, model.safetensors, optional preprocessor_config.json)",
+         cxxopts::value<std::string>()->default_value(default_model_dir()))
+        ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>());
+}
+
+std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
+    if (args.count("threads")) {
+        const int threads = args["threads"].as<int>();
+        if (threads < 1) throw Error("--threads must be at least 1");
+        omp_set_num_threads(threads);
+    }
+    return load_model(args["model"].as<std::string>());
+}
+
+cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv) {
+    options.add_options()("h,help", "show this help");
+    auto args = options.parse(argc, argv);
+    if (args.count("help")) {
+        std::cout << options.help() << std::endl;
+        std::exit(0);
+    }
+    return args;
+}
+
+}  // namespace vitc::cli

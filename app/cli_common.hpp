@@ -1,0 +1,24 @@
+#pragma once
+// Options and helpers shared by the subcommands.
+#include <cxxopts.hpp>
+#include <memory>
+#include <string>
+
+#include "models/model.hpp"
+
+namespace vitc::cli {
+
+// Exit statuses: 0 success, 1 some input failed (e.g. an image in a batch), 2 usage or model error.
+constexpr int kExitInputFailed = 1;
+constexpr int kExitUsage = 2;
+
+// --model DIR and --threads N.
+void add_model_options(cxxopts::Options& options);
+// Loads --model (default: the bundled model, or $VITC_MODEL) and applies --threads.
+std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args);
+std::string default_model_dir();
+
+// Parses argv, printing --help and exiting with 0 when asked.
+cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv);
+
+}  // namespace vitc::cli

@@ -1,0 +1,111 @@
+// vitc batch DIR : classify every image in a folder, with accuracy on labelled folders.
+#include <unistd.h>
+
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "errors.hpp"
+#include "tasks/atomic_file.hpp"
+#include "tasks/batch.hpp"
+
+namespace vitc::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A bar on a terminal, a line every 10% otherwise.
+void show_progress(size_t done, size_t total, double seconds) {
+    const double rate = seconds > 0 ? done / seconds : 0;
+    if (isatty(STDERR_FILENO)) {
+        const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
+        std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
+                  << "  " << std::fixed << std::setprecision(0) << rate << " images/s" << std::flush;
+        if (done == total) std::cerr << "\n";
+        return;
+    }
+    static size_t next_report = 0;
+    if (done >= next_report || done == total) {
+        std::cerr << "progress: " << done << "/" << total << " images, " << std::fixed << std::setprecision(0) << rate
+                  << " images/s\n";
+        next_report = done + std::max<size_t>(1, total / 10);
+    }
+}
+
+bool is_inside(const fs::path& path, const fs::path& folder) {
+    std::error_code ec;
+    const fs::path p = fs::weakly_canonical(path, ec), f = fs::weakly_canonical(folder, ec);
+    const auto [fi, pi] = std::mismatch(f.begin(), f.end(), p.begin(), p.end());
+    return fi == f.end();
+}
+
+}  // namespace
+
+int batch_command(int argc, char** argv) {
+    cxxopts::Options options("vitc batch",
+                             "Classify every image in a folder. Subfolders named after the model's labels\n"
+                             "  (e.g. 'Ankle boot/', 'T-shirt_top/' for 'T-shirt/top') make it a labelled\n"
+                             "  folder: top-1/top-5 accuracy and a confusion matrix are reported.");
+    options.positional_help("DIR");
+    add_model_options(options);
+    options.add_options()
+        ("r,recursive", "descend into every subfolder")
+        ("o,out", "write rows to FILE: .csv or .jsonl (default: CSV on standard output)", cxxopts::value<std::string>())
+        ("b,batch-size", "images per forward pass", cxxopts::value<int>()->default_value("32"))
+        ("k,top", "labels per row", cxxopts::value<int>()->default_value("1"))
+        ("summary-json", "also write the summary (accuracy, confusion matrix, timing) as JSON to FILE",
+         cxxopts::value<std::string>())
+        ("dir", "folder of images", cxxopts::value<std::string>());
+    options.parse_positional({"dir"});
+    const auto args = parse_or_help(options, argc, argv);
+    if (!args.count("dir")) throw Error("no folder given (usage: vitc batch DIR [--out results.csv])");
+    const std::string dir = args["dir"].as<std::string>();
+    const int top = args["top"].as<int>();
+    if (top < 1) throw Error("--top must be at least 1");
+
+    std::string out_path = args.count("out") ? args["out"].as<std::string>() : "";
+    for (const char* option : {"out", "summary-json"})
+        if (args.count(option) && is_inside(fs::absolute(args[option].as<std::string>()), fs::absolute(dir)))
+            throw Error(std::string("--") + option + " points into the input folder " + dir + "; vitc never writes there");
+    RowWriter::Format format = RowWriter::Format::Csv;
+    if (!out_path.empty()) {
+        const std::string ext = fs::path(out_path).extension().string();
+        if (ext == ".jsonl" || ext == ".json") format = RowWriter::Format::JsonLines;
+        else if (ext != ".csv") throw Error("--out must end in .csv or .jsonl, not '" + out_path + "'");
+    }
+
+    const auto model = load_model_from(args);
+    const ImageFolder folder = list_image_folder(dir, args.count("recursive") > 0, model->labels());
+    if (folder.images.empty())
+        std::cerr << "vitc batch: no images found in " << dir << (args.count("recursive") ? "" : " (try --recursive)") << "\n";
+
+    std::unique_ptr<AtomicFile> file;
+    if (!out_path.empty()) file = std::make_unique<AtomicFile>(out_path);
+    std::ostream& rows_out = file ? file->stream() : std::cout;
+    RowWriter writer(rows_out, format, model->labels(), std::min<int>(top, static_cast<int>(model->labels().size())));
+
+    Classifier classifier(*model);
+    const auto start = std::chrono::steady_clock::now();
+    const BatchReport report = run_batch(
+        classifier, folder.images, args["batch-size"].as<int>(), [&](const BatchRow& row) { writer.write(row); },
+        [&](size_t done, size_t total) {
+            show_progress(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        });
+    if (file) file->commit();
+
+    std::ostream& summary = file ? std::cout : std::cerr;  // keep stdout clean when it carries rows
+    if (file) summary << "wrote " << out_path << "\n";
+    report.print_text(summary, model->labels());
+    if (args.count("summary-json")) {
+        AtomicFile json_file(args["summary-json"].as<std::string>());
+        json_file.stream() << report.to_json(model->labels()).dump(2) << "\n";
+        json_file.commit();
+    }
+    return report.failed ? kExitInputFailed : 0;
+}
+
+}  // namespace vitc::cli

@@ -1,0 +1,78 @@
+// vitc classify IMAGE... : top-K labels with probabilities for each image.
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "errors.hpp"
+#include "tasks/classifier.hpp"
+
+namespace vitc::cli {
+
+int classify_command(int argc, char** argv) {
+    cxxopts::Options options("vitc classify", "Classify images; prints the top-K labels of each.");
+    options.positional_help("IMAGE...");
+    add_model_options(options);
+    options.add_options()
+        ("k,top", "how many labels to show per image", cxxopts::value<int>()->default_value("5"))
+        ("f,format", "output format: text, or json (one JSON object per line per image)",
+         cxxopts::value<std::string>()->default_value("text"))
+        ("logits", "also print the raw logits")
+        ("images", "image files", cxxopts::value<std::vector<std::string>>());
+    options.parse_positional({"images"});
+    const auto args = parse_or_help(options, argc, argv);
+    const std::string format = args["format"].as<std::string>();
+    if (format != "text" && format != "json") throw Error("--format must be text or json, not '" + format + "'");
+    if (!args.count("images")) throw Error("no images given (usage: vitc classify IMAGE... [--model DIR])");
+    const int k = args["top"].as<int>();
+    if (k < 1) throw Error("--top must be at least 1");
+
+    const auto model = load_model_from(args);
+    Classifier classifier(*model);
+    const auto& labels = model->labels();
+    int failures = 0;
+    for (const std::string& path : args["images"].as<std::vector<std::string>>()) {
+        using Clock = std::chrono::steady_clock;
+        const auto start = Clock::now();
+        std::vector<float> input(classifier.input_size());
+        try {
+            classifier.load_image(path, input.data());
+        } catch (const Error& e) {
+            ++failures;
+            std::cerr << "vitc classify: error: " << e.what() << "\n";
+            if (format == "json")
+                std::cout << nlohmann::ordered_json{{"file", path}, {"error", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+            continue;
+        }
+        const auto loaded = Clock::now();
+        const Prediction prediction = classifier.run(input.data(), 1).front();
+        const auto done = Clock::now();
+        const double preprocess_ms = std::chrono::duration<double, std::milli>(loaded - start).count();
+        const double model_ms = std::chrono::duration<double, std::milli>(done - loaded).count();
+        const auto top = top_k(prediction, k);
+
+        if (format == "json") {
+            nlohmann::ordered_json j = {{"file", path}};
+            for (const Ranked& r : top) j["top"].push_back({{"label", labels[r.index]}, {"index", r.index}, {"prob", r.probability}});
+            if (args.count("logits")) j["logits"] = prediction.logits;
+            j["time_ms"] = {{"decode_preprocess", preprocess_ms}, {"model", model_ms}};
+            std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+            continue;
+        }
+        std::cout << path << "\n";
+        for (size_t i = 0; i < top.size(); ++i)
+            std::cout << "  " << i + 1 << ". " << std::left << std::setw(20) << labels[top[i].index] << std::right
+                      << std::fixed << std::setprecision(2) << std::setw(7) << 100.0 * top[i].probability << "%\n";
+        if (args.count("logits")) {
+            std::cout << "  logits:";
+            for (float v : prediction.logits) std::cout << " " << std::setprecision(5) << v;
+            std::cout << "\n";
+        }
+        std::cout << std::setprecision(1) << "  (" << preprocess_ms << " ms decode+preprocess, " << model_ms << " ms model)\n";
+    }
+    return failures ? kExitInputFailed : 0;
+}
+
+}  // namespace vitc::cli

@@ -1,0 +1,52 @@
+// vitc info : what a model directory holds.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "errors.hpp"
+
+namespace vitc::cli {
+
+int info_command(int argc, char** argv) {
+    cxxopts::Options options("vitc info", "Describe a model: architecture, parameters, FLOPs per image, labels.");
+    add_model_options(options);
+    options.add_options()("f,format", "text or json", cxxopts::value<std::string>()->default_value("text"));
+    const auto args = parse_or_help(options, argc, argv);
+    const std::string format = args["format"].as<std::string>();
+    if (format != "text" && format != "json") throw Error("--format must be text or json, not '" + format + "'");
+
+    const auto model = load_model_from(args);
+    const ModelSummary s = model->summary();
+    const Preprocessing& p = model->preprocessing();
+    if (format == "json") {
+        nlohmann::json j = {{"model", args["model"].as<std::string>()},
+                            {"family", s.family},
+                            {"architecture", s.architecture},
+                            {"weight_scheme", s.weight_scheme},
+                            {"parameters", s.parameters},
+                            {"flops_per_image", s.flops_per_image},
+                            {"input", {model->num_channels(), p.output_height(), p.output_width()}},
+                            {"mean", p.mean},
+                            {"std", p.std},
+                            {"labels", model->labels()}};
+        std::cout << j.dump(2) << std::endl;
+        return 0;
+    }
+    std::cout << "model:        " << args["model"].as<std::string>() << "\n"
+              << "architecture: " << s.architecture << "\n"
+              << "weights:      " << s.weight_scheme << " names\n"
+              << "parameters:   " << s.parameters << " (" << s.parameters / 1e6 << " M)\n"
+              << "FLOPs/image:  " << s.flops_per_image << " (" << s.flops_per_image / 1e9 << " GFLOP)\n"
+              << "input:        " << model->num_channels() << "x" << p.output_height() << "x" << p.output_width()
+              << ", mean";
+    for (float m : p.mean) std::cout << " " << m;
+    std::cout << ", std";
+    for (float v : p.std) std::cout << " " << v;
+    std::cout << "\nlabels (" << model->labels().size() << "):";
+    for (size_t i = 0; i < model->labels().size(); ++i) std::cout << (i ? ", " : " ") << i << " " << model->labels()[i];
+    std::cout << "\n";
+    return 0;
+}
+
+}  // namespace vitc::cli

@@ -1,0 +1,9 @@
+#pragma once
+// One function per subcommand; each parses its options, calls the library and prints.
+namespace vitc::cli {
+
+int classify_command(int argc, char** argv);
+int batch_command(int argc, char** argv);
+int info_command(int argc, char** argv);
+
+}  // namespace vitc::cli

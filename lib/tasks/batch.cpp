@@ -1,0 +1,168 @@
+#include "tasks/batch.hpp"
+
+#include <chrono>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+
+#include "errors.hpp"
+
+namespace vitc {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void record_accuracy(BatchReport& report, const BatchRow& row, size_t classes) {
+    if (!row.ok || row.image->label < 0) return;
+    const auto top = top_k(row.prediction, 5);
+    const int truth = row.image->label;
+    ++report.evaluated;
+    if (top[0].index == truth) ++report.top1_correct;
+    for (const Ranked& r : top)
+        if (r.index == truth) ++report.top5_correct;
+    if (report.confusion.empty()) report.confusion.assign(classes, std::vector<size_t>(classes, 0));
+    ++report.confusion[truth][top[0].index];
+}
+
+}  // namespace
+
+BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& images, int batch_size,
+                      const std::function<void(const BatchRow&)>& on_row,
+                      const std::function<void(size_t, size_t)>& on_progress) {
+    if (batch_size < 1) throw Error("--batch-size must be at least 1");
+    const auto start = Clock::now();
+    const size_t input_size = classifier.input_size(), classes = classifier.model().labels().size();
+    std::vector<float> inputs(input_size * batch_size);
+    BatchReport report;
+    report.images = images.size();
+
+    for (size_t first = 0; first < images.size(); first += batch_size) {
+        const size_t count = std::min(images.size() - first, static_cast<size_t>(batch_size));
+        std::vector<BatchRow> rows(count);
+        std::vector<size_t> loaded;  // rows whose image is in `inputs`, in order
+        const auto decode_start = Clock::now();
+        for (size_t i = 0; i < count; ++i) {
+            rows[i].image = &images[first + i];
+            try {
+                classifier.load_image(images[first + i].path, inputs.data() + loaded.size() * input_size);
+                loaded.push_back(i);
+            } catch (const Error& e) {
+                rows[i].error = e.what();
+            }
+        }
+        report.decode_seconds += seconds_since(decode_start);
+        if (!loaded.empty()) {
+            const auto model_start = Clock::now();
+            std::vector<Prediction> predictions = classifier.run(inputs.data(), static_cast<int>(loaded.size()));
+            report.model_seconds += seconds_since(model_start);
+            for (size_t j = 0; j < loaded.size(); ++j) {
+                rows[loaded[j]].ok = true;
+                rows[loaded[j]].prediction = std::move(predictions[j]);
+            }
+        }
+        for (const BatchRow& row : rows) {
+            if (!row.ok) ++report.failed;
+            record_accuracy(report, row, classes);
+            on_row(row);
+        }
+        on_progress(first + count, images.size());
+    }
+    report.seconds = seconds_since(start);
+    return report;
+}
+
+void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& labels) const {
+    out << std::fixed << std::setprecision(1);
+    out << "images: " << images << ", classified: " << images - failed << ", failed: " << failed << "\n";
+    out << "time: " << seconds << " s, " << images_per_second() << " images/s (decode+preprocess "
+        << decode_seconds << " s, model " << model_seconds << " s)\n";
+    if (evaluated == 0) return;
+    out << std::setprecision(2) << "accuracy on " << evaluated << " labelled images: top-1 "
+        << 100.0 * top1_correct / evaluated << "%, top-5 " << 100.0 * top5_correct / evaluated << "%\n";
+    out << "confusion matrix (rows: true label, columns: predicted index)\n";
+    size_t width = 0;
+    for (const auto& l : labels) width = std::max(width, l.size());
+    out << std::setw(static_cast<int>(width) + 4) << "";
+    for (size_t j = 0; j < labels.size(); ++j) out << std::setw(6) << j;
+    out << "\n";
+    for (size_t i = 0; i < labels.size(); ++i) {
+        out << std::setw(2) << i << "  " << std::left << std::setw(static_cast<int>(width)) << labels[i] << std::right;
+        for (size_t j = 0; j < labels.size(); ++j) out << std::setw(6) << confusion[i][j];
+        out << "\n";
+    }
+}
+
+nlohmann::json BatchReport::to_json(const std::vector<std::string>& labels) const {
+    nlohmann::json j = {{"images", images},
+                        {"classified", images - failed},
+                        {"failed", failed},
+                        {"seconds", seconds},
+                        {"images_per_second", images_per_second()},
+                        {"decode_seconds", decode_seconds},
+                        {"model_seconds", model_seconds}};
+    if (evaluated) {
+        j["evaluated"] = evaluated;
+        j["top1_accuracy"] = static_cast<double>(top1_correct) / evaluated;
+        j["top5_accuracy"] = static_cast<double>(top5_correct) / evaluated;
+        j["labels"] = labels;
+        j["confusion_matrix"] = confusion;
+    }
+    return j;
+}
+
+std::string csv_field(const std::string& value) {
+    if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
+    std::string quoted = "\"";
+    for (char c : value) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return quoted + "\"";
+}
+
+RowWriter::RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k)
+    : out_(out), format_(format), labels_(labels), top_k_(top_k) {
+    if (format_ == Format::Csv) {
+        out_ << "file,status,label,index,prob";
+        for (int k = 2; k <= top_k_; ++k) out_ << ",label" << k << ",prob" << k;
+        out_ << ",true_label,correct,error\n";
+        out_.flush();
+    }
+}
+
+void RowWriter::write(const BatchRow& row) {
+    const int truth = row.image->label;
+    const std::vector<Ranked> top = row.ok ? top_k(row.prediction, top_k_) : std::vector<Ranked>{};
+    if (format_ == Format::JsonLines) {
+        nlohmann::ordered_json j = {{"file", row.image->relative}, {"status", row.ok ? "ok" : "error"}};
+        if (row.ok) {
+            nlohmann::json ranked = nlohmann::json::array();
+            for (const Ranked& r : top) ranked.push_back({{"label", labels_[r.index]}, {"index", r.index}, {"prob", r.probability}});
+            j["top"] = ranked;
+        } else {
+            j["error"] = row.error;
+        }
+        if (truth >= 0) {
+            j["true_label"] = labels_[truth];
+            if (row.ok) j["correct"] = top[0].index == truth;
+        }
+        out_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+        out_ << csv_field(row.image->relative) << "," << (row.ok ? "ok" : "error");
+        for (int k = 0; k < top_k_; ++k) {
+            if (k < static_cast<int>(top.size())) {
+                out_ << "," << csv_field(labels_[top[k].index]);
+                if (k == 0) out_ << "," << top[k].index;
+                out_ << "," << std::setprecision(6) << top[k].probability;
+            } else {
+                out_ << (k == 0 ? ",,," : ",,");
+            }
+        }
+        out_ << "," << (truth >= 0 ? csv_field(labels_[truth]) : "") << ","
+             << (truth >= 0 && row.ok ? (top[0].index == truth ? "1" : "0") : "") << "," << csv_field(row.error) << "\n";
+    }
+    out_.flush();
+}
+
+}  // namespace vitc

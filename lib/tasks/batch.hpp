@@ -1,0 +1,59 @@
+#pragma once
+// Classifying a list of images in batches: bad images are recorded with their reason and the run
+// goes on; on labelled folders, top-1/top-5 accuracy and a confusion matrix.
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tasks/classifier.hpp"
+#include "tasks/image_folder.hpp"
+
+namespace vitc {
+
+struct BatchRow {
+    const ImageEntry* image = nullptr;
+    bool ok = false;
+    std::string error;        // when !ok
+    Prediction prediction;    // when ok
+};
+
+struct BatchReport {
+    size_t images = 0;
+    size_t failed = 0;
+    double seconds = 0;           // wall time of the whole run
+    double decode_seconds = 0;    // decoding and preprocessing
+    double model_seconds = 0;     // the forward passes
+    // Over the images with a known label that were classified:
+    size_t evaluated = 0, top1_correct = 0, top5_correct = 0;
+    std::vector<std::vector<size_t>> confusion;  // [true][predicted], empty when unlabelled
+
+    double images_per_second() const { return seconds > 0 ? (images - failed) / seconds : 0; }
+    void print_text(std::ostream& out, const std::vector<std::string>& labels) const;
+    nlohmann::json to_json(const std::vector<std::string>& labels) const;
+};
+
+// Runs every image through the classifier, batch_size at a time, calling on_row for each image
+// in order and on_progress(done, total) after each batch.
+BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& images, int batch_size,
+                      const std::function<void(const BatchRow&)>& on_row,
+                      const std::function<void(size_t, size_t)>& on_progress);
+
+// Output rows: CSV (header + one line per image) or JSON Lines.
+class RowWriter {
+public:
+    enum class Format { Csv, JsonLines };
+    RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k);
+    void write(const BatchRow& row);
+
+private:
+    std::ostream& out_;
+    Format format_;
+    const std::vector<std::string>& labels_;
+    int top_k_;
+};
+
+std::string csv_field(const std::string& value);
+
+}  // namespace vitc

@@ -1,0 +1,31 @@
+#pragma once
+// Finding the images of a folder, and their true labels when subfolders are named after the
+// model's labels (e.g. "Ankle boot/", or "T-shirt_top/" for the label "T-shirt/top").
+#include <string>
+#include <vector>
+
+namespace vitc {
+
+struct ImageEntry {
+    std::string path;      // as given by the file system walk
+    std::string relative;  // relative to the folder, for output rows
+    int label = -1;        // index of the true label, or -1 when unknown
+};
+
+struct ImageFolder {
+    std::vector<ImageEntry> images;  // sorted by relative path
+    bool labelled = false;           // at least one subfolder is named after a label
+};
+
+// Folder name for a label: '/' and '\' (impossible in folder names) become '_'.
+std::string label_folder_name(const std::string& label);
+
+// True for the file extensions OpenCV decodes (case-insensitive).
+bool has_image_extension(const std::string& path);
+
+// Lists the images directly in `root`, in subfolders named after labels, and with `recursive`
+// in every subfolder. Symbolic links to folders are not followed (no loops); unreadable folders
+// are skipped.
+ImageFolder list_image_folder(const std::string& root, bool recursive, const std::vector<std::string>& labels);
+
+}  // namespace vitc

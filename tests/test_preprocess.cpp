@@ -1,0 +1,109 @@
+// Front end: decoding, channel conversion, resize/crop, normalisation, patchify.
+#include <catch2/catch.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "errors.hpp"
+#include "image/decode.hpp"
+#include "image/patchify.hpp"
+#include "image/preprocess.hpp"
+#include "test_helpers.hpp"
+
+using namespace vitc;
+
+TEST_CASE("patchify orders each token (channel, row, column)", "[patchify]") {
+    // 2 channels, 4x4 image, value = c*100 + y*10 + x
+    std::vector<float> image(2 * 4 * 4);
+    for (int c = 0; c < 2; ++c)
+        for (int y = 0; y < 4; ++y)
+            for (int x = 0; x < 4; ++x) image[(c * 4 + y) * 4 + x] = c * 100 + y * 10 + x;
+    std::vector<float> patches(4 * 8);
+    patchify(image.data(), 2, 4, 4, 2, patches.data());
+    // token 1 is the top-right patch: channel 0 rows 0-1 cols 2-3, then channel 1
+    const std::vector<float> token1(patches.begin() + 8, patches.begin() + 16);
+    CHECK(token1 == std::vector<float>{2, 3, 12, 13, 102, 103, 112, 113});
+    // token 2 is the bottom-left patch
+    CHECK(patches[16] == 20);
+    SECTION("patch size 1 makes each pixel a token") {
+        std::vector<float> pixels(16 * 2);
+        patchify(image.data(), 2, 4, 4, 1, pixels.data());
+        CHECK(pixels[2 * 5] == 11);      // pixel (1,1), channel 0
+        CHECK(pixels[2 * 5 + 1] == 111); // pixel (1,1), channel 1
+    }
+}
+
+TEST_CASE("preprocess: gray 8-bit, normalised like (x/255 - mean)/std", "[preprocess]") {
+    cv::Mat image(2, 2, CV_8UC1);
+    image.at<uint8_t>(0, 0) = 0;
+    image.at<uint8_t>(0, 1) = 255;
+    image.at<uint8_t>(1, 0) = 51;
+    image.at<uint8_t>(1, 1) = 102;
+    Preprocessing p;
+    p.resize_height = p.resize_width = 2;
+    p.mean = {0.5f};
+    p.std = {0.25f};
+    std::vector<float> out(4);
+    preprocess_image(image, p, 1, out.data());
+    CHECK(out[0] == Approx(-2.0f));
+    CHECK(out[1] == Approx(2.0f));
+    CHECK(out[2] == Approx((0.2f - 0.5f) / 0.25f));
+    SECTION("gray to RGB repeats the channel") {
+        p.mean = {0.5f, 0.5f, 0.5f};
+        p.std = {0.25f, 0.25f, 0.25f};
+        std::vector<float> rgb(12);
+        preprocess_image(image, p, 3, rgb.data());
+        CHECK(rgb[1] == Approx(2.0f));
+        CHECK(rgb[4 + 1] == Approx(2.0f));
+        CHECK(rgb[8 + 1] == Approx(2.0f));
+    }
+}
+
+TEST_CASE("preprocess: BGR becomes RGB; 16-bit scaled; colour to gray uses luma", "[preprocess]") {
+    cv::Mat bgr(1, 1, CV_8UC3, cv::Scalar(255, 0, 0));  // pure blue
+    Preprocessing p;
+    p.resize_height = p.resize_width = 1;
+    p.do_normalize = false;
+    std::vector<float> rgb(3);
+    preprocess_image(bgr, p, 3, rgb.data());
+    CHECK(rgb == std::vector<float>{0.0f, 0.0f, 1.0f});
+    cv::Mat deep(1, 1, CV_16UC1, cv::Scalar(65535));
+    std::vector<float> gray(1);
+    preprocess_image(deep, p, 1, gray.data());
+    CHECK(gray[0] == Approx(1.0f));
+    std::vector<float> luma(1);
+    preprocess_image(bgr, p, 1, luma.data());
+    CHECK(luma[0] == Approx(0.114f).margin(0.005));
+}
+
+TEST_CASE("preprocess: shortest-edge resize then centre crop", "[preprocess]") {
+    cv::Mat image(40, 80, CV_8UC1);
+    for (int x = 0; x < 80; ++x) image.col(x).setTo(x < 40 ? 0 : 255);  // left half black
+    Preprocessing p;
+    p.resize = Preprocessing::Resize::ShortestEdge;
+    p.shortest_edge = 20;  // -> 20x40
+    p.crop_height = p.crop_width = 20;  // centre: columns 10..29 of the 40
+    p.do_normalize = false;
+    std::vector<float> out(20 * 20);
+    preprocess_image(image, p, 1, out.data());
+    CHECK(out[0] == Approx(0.0f));
+    CHECK(out[19] == Approx(1.0f));
+}
+
+TEST_CASE("decode: real PNG round trip, and broken input named with its reason", "[decode][errors]") {
+    test::TempDir dir;
+    cv::Mat image(3, 5, CV_8UC1, cv::Scalar(7));
+    REQUIRE(cv::imwrite(dir.file("ok.png"), image));
+    const cv::Mat decoded = decode_image(dir.file("ok.png"));
+    CHECK(decoded.rows == 3);
+    CHECK(decoded.cols == 5);
+    CHECK(decoded.channels() == 1);
+    CHECK(decoded.at<uint8_t>(2, 4) == 7);
+
+    test::write_file(dir.file("empty.png"), "");
+    CHECK_THROWS_WITH(decode_image(dir.file("empty.png")), Catch::Contains("empty.png") && Catch::Contains("empty file"));
+    test::write_file(dir.file("text.png"), "this is not an image");
+    CHECK_THROWS_WITH(decode_image(dir.file("text.png")), Catch::Contains("not an image"));
+    CHECK_THROWS_WITH(decode_image(dir.file("missing.png")), Catch::Contains("cannot open"));
+    DecodeLimits small;
+    small.max_pixels = 10;
+    CHECK_THROWS_WITH(decode_image(dir.file("ok.png"), small), Catch::Contains("exceeds the limit"));
+}
