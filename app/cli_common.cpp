@@ -21,6 +21,19 @@ void add_model_options(cxxopts::Options& options) {
         ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>());
 }
 
+void add_image_options(cxxopts::Options& options) {
+    options.add_options("Images")
+        ("max-pixels", "refuse images with more pixels than this (checked in the header, before decoding)",
+         cxxopts::value<int64_t>()->default_value(std::to_string(DecodeLimits().max_pixels)));
+}
+
+DecodeLimits decode_limits_from(const cxxopts::ParseResult& args) {
+    DecodeLimits limits;
+    limits.max_pixels = args["max-pixels"].as<int64_t>();
+    if (limits.max_pixels < 1) throw Error("--max-pixels must be at least 1");
+    return limits;
+}
+
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
     if (args.count("threads")) {
         const int threads = args["threads"].as<int>();

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "image/decode.hpp"
 #include "models/model.hpp"
 
 namespace vitc::cli {
@@ -17,6 +18,10 @@ void add_model_options(cxxopts::Options& options);
 // Loads --model (default: the bundled model, or $VITC_MODEL) and applies --threads.
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args);
 std::string default_model_dir();
+
+// --max-pixels: images declaring more pixels are refused before decoding.
+void add_image_options(cxxopts::Options& options);
+DecodeLimits decode_limits_from(const cxxopts::ParseResult& args);
 
 // Parses argv, printing --help and exiting with 0 when asked.
 cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv);

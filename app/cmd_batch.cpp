@@ -1,6 +1,9 @@
 // vitc batch DIR : classify every image in a folder, with accuracy on labelled folders.
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -11,6 +14,7 @@
 #include "errors.hpp"
 #include "tasks/atomic_file.hpp"
 #include "tasks/batch.hpp"
+#include "tasks/resume.hpp"
 
 namespace vitc::cli {
 
@@ -36,6 +40,19 @@ void show_progress(size_t done, size_t total, double seconds) {
     }
 }
 
+volatile std::sig_atomic_t stop_requested = 0;
+
+void request_stop(int) { stop_requested = 1; }
+
+// Ctrl-C and SIGTERM finish the current batch, keep the rows and print the summary.
+void install_stop_handlers() {
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
 bool is_inside(const fs::path& path, const fs::path& folder) {
     std::error_code ec;
     const fs::path p = fs::weakly_canonical(path, ec), f = fs::weakly_canonical(folder, ec);
@@ -52,11 +69,13 @@ int batch_command(int argc, char** argv) {
                              "  folder: top-1/top-5 accuracy and a confusion matrix are reported.");
     options.positional_help("DIR");
     add_model_options(options);
+    add_image_options(options);
     options.add_options()
         ("r,recursive", "descend into every subfolder")
         ("o,out", "write rows to FILE: .csv or .jsonl (default: CSV on standard output)", cxxopts::value<std::string>())
         ("b,batch-size", "images per forward pass", cxxopts::value<int>()->default_value("32"))
         ("k,top", "labels per row", cxxopts::value<int>()->default_value("1"))
+        ("resume", "keep the rows already in --out and classify only the files missing there")
         ("summary-json", "also write the summary (accuracy, confusion matrix, timing) as JSON to FILE",
          cxxopts::value<std::string>())
         ("dir", "folder of images", cxxopts::value<std::string>());
@@ -83,18 +102,34 @@ int batch_command(int argc, char** argv) {
     if (folder.images.empty())
         std::cerr << "vitc batch: no images found in " << dir << (args.count("recursive") ? "" : " (try --recursive)") << "\n";
 
+    std::vector<ImageEntry> images = folder.images;
+    ExistingOutput earlier;
+    if (args.count("resume")) {
+        if (out_path.empty()) throw Error("--resume needs --out FILE");
+        earlier = read_existing_output(out_path, format == RowWriter::Format::JsonLines);
+        images.erase(std::remove_if(images.begin(), images.end(),
+                                    [&](const ImageEntry& e) { return earlier.files.count(e.relative) != 0; }),
+                     images.end());
+        std::cerr << "vitc batch: resuming: " << earlier.files.size() << " rows kept, " << images.size()
+                  << " images to go\n";
+    }
+
+    install_stop_handlers();  // from here on, Ctrl-C keeps what is done
     std::unique_ptr<AtomicFile> file;
     if (!out_path.empty()) file = std::make_unique<AtomicFile>(out_path);
     std::ostream& rows_out = file ? file->stream() : std::cout;
-    RowWriter writer(rows_out, format, model->labels(), std::min<int>(top, static_cast<int>(model->labels().size())));
+    const int shown = std::min<int>(top, static_cast<int>(model->labels().size()));
+    RowWriter writer(rows_out, format, model->labels(), shown);  // writes the CSV header
+    rows_out << earlier.rows;                                     // rows kept from an earlier run
 
-    Classifier classifier(*model);
+    Classifier classifier(*model, decode_limits_from(args));
     const auto start = std::chrono::steady_clock::now();
     const BatchReport report = run_batch(
-        classifier, folder.images, args["batch-size"].as<int>(), [&](const BatchRow& row) { writer.write(row); },
+        classifier, images, args["batch-size"].as<int>(), [&](const BatchRow& row) { writer.write(row); },
         [&](size_t done, size_t total) {
             show_progress(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        });
+        },
+        [] { return stop_requested != 0; });
     if (file) file->commit();
 
     std::ostream& summary = file ? std::cout : std::cerr;  // keep stdout clean when it carries rows
@@ -105,6 +140,7 @@ int batch_command(int argc, char** argv) {
         json_file.stream() << report.to_json(model->labels()).dump(2) << "\n";
         json_file.commit();
     }
+    if (report.interrupted) return 128 + SIGINT;
     return report.failed ? kExitInputFailed : 0;
 }
 

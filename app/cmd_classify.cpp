@@ -15,6 +15,7 @@ int classify_command(int argc, char** argv) {
     cxxopts::Options options("vitc classify", "Classify images; prints the top-K labels of each.");
     options.positional_help("IMAGE...");
     add_model_options(options);
+    add_image_options(options);
     options.add_options()
         ("k,top", "how many labels to show per image", cxxopts::value<int>()->default_value("5"))
         ("f,format", "output format: text, or json (one JSON object per line per image)",
@@ -30,7 +31,7 @@ int classify_command(int argc, char** argv) {
     if (k < 1) throw Error("--top must be at least 1");
 
     const auto model = load_model_from(args);
-    Classifier classifier(*model);
+    Classifier classifier(*model, decode_limits_from(args));
     const auto& labels = model->labels();
     int failures = 0;
     for (const std::string& path : args["images"].as<std::vector<std::string>>()) {
@@ -70,7 +71,7 @@ int classify_command(int argc, char** argv) {
             for (float v : prediction.logits) std::cout << " " << std::setprecision(5) << v;
             std::cout << "\n";
         }
-        std::cout << std::setprecision(1) << "  (" << preprocess_ms << " ms decode+preprocess, " << model_ms << " ms model)\n";
+        std::cout << std::setprecision(2) << "  (" << preprocess_ms << " ms decode+preprocess, " << model_ms << " ms model)\n";
     }
     return failures ? kExitInputFailed : 0;
 }

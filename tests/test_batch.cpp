@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <sstream>
+#include <thread>
 
 #include "models/model.hpp"
 #include "tasks/atomic_file.hpp"
@@ -82,4 +83,24 @@ TEST_CASE("atomic file: nothing at the destination until commit", "[batch]") {
     file.commit();
     CHECK(fs::exists(path));
     CHECK(fs::file_size(path) == 4);
+}
+
+TEST_CASE("one loaded model serves several threads with identical results", "[batch][threads]") {
+    const auto model = load_model((fs::path(VITC_TEST_DATA_DIR) / "vit" / "p4_rgb_mean_hf").string());
+    const size_t input_size = 3 * 16 * 16;
+    std::vector<float> inputs(4 * input_size);
+    for (size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<float>((i * 7919) % 255) / 127.0f - 1.0f;
+    Classifier reference(*model);
+    const auto expected = reference.run(inputs.data(), 4);
+
+    std::vector<std::vector<Prediction>> results(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            Classifier classifier(*model);  // a session per thread; weights shared
+            for (int repeat = 0; repeat < 5; ++repeat) results[t] = classifier.run(inputs.data(), 4);
+        });
+    for (auto& thread : threads) thread.join();
+    for (const auto& result : results)
+        for (size_t i = 0; i < expected.size(); ++i) CHECK(result[i].logits == expected[i].logits);
 }

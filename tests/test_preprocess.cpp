@@ -4,6 +4,7 @@
 
 #include "errors.hpp"
 #include "image/decode.hpp"
+#include "image/image_size.hpp"
 #include "image/patchify.hpp"
 #include "image/preprocess.hpp"
 #include "test_helpers.hpp"
@@ -105,5 +106,28 @@ TEST_CASE("decode: real PNG round trip, and broken input named with its reason",
     CHECK_THROWS_WITH(decode_image(dir.file("missing.png")), Catch::Contains("cannot open"));
     DecodeLimits small;
     small.max_pixels = 10;
-    CHECK_THROWS_WITH(decode_image(dir.file("ok.png"), small), Catch::Contains("exceeds the limit"));
+    CHECK_THROWS_WITH(decode_image(dir.file("ok.png"), small), Catch::Contains("over the limit of 10"));
+}
+
+TEST_CASE("decode: EXIF orientation is applied", "[decode]") {
+    // A 16x8 JPEG whose EXIF orientation 6 says "rotate 90 degrees clockwise to display".
+    const cv::Mat image = decode_image(std::string(VITC_TEST_SEEDS_DIR) + "/exif-rotate90.jpg");
+    CHECK(image.cols == 8);
+    CHECK(image.rows == 16);
+    const cv::Mat plain = decode_image(std::string(VITC_TEST_SEEDS_DIR) + "/small.jpg");
+    CHECK(plain.cols == 16);
+    CHECK(plain.rows == 8);
+}
+
+TEST_CASE("decode: header sizes are read before decoding", "[decode]") {
+    test::TempDir dir;
+    cv::Mat image(3, 5, CV_8UC3, cv::Scalar(1, 2, 3));
+    for (const char* ext : {".png", ".jpg", ".bmp", ".webp", ".pgm"}) {
+        const std::string path = dir.file(std::string("x") + ext);
+        const cv::Mat written = std::string(ext) == ".pgm" ? cv::Mat(3, 5, CV_8UC1, cv::Scalar(9)) : image;
+        REQUIRE(cv::imwrite(path, written));
+        DecodeLimits limits;
+        limits.max_pixels = 14;  // 15 pixels declared: refused from the header
+        CHECK_THROWS_WITH(decode_image(path, limits), Catch::Contains("header declares 5x3"));
+    }
 }

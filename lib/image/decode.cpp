@@ -1,29 +1,101 @@
 #include "image/decode.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <mutex>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
 #include "errors.hpp"
+#include "image/image_size.hpp"
 
 namespace vitc {
+
+namespace {
+
+// libpng and libjpeg print their complaints straight to stderr. While OpenCV decodes, stderr is
+// pointed at a temporary file, so that the complaint becomes part of one error message instead of
+// a stray line. The mutex keeps two decoding threads from swapping the descriptor under each other.
+class StderrCapture {
+public:
+    StderrCapture() : lock_(mutex()) {
+        std::fflush(stderr);
+        file_ = std::tmpfile();
+        saved_ = file_ ? ::dup(STDERR_FILENO) : -1;
+        if (saved_ >= 0) ::dup2(::fileno(file_), STDERR_FILENO);
+    }
+    ~StderrCapture() { restore(); }
+
+    // What was printed, as one line.
+    std::string text() {
+        restore();
+        std::string out;
+        if (!file_) return out;
+        std::rewind(file_);
+        char buffer[512];
+        const size_t n = std::fread(buffer, 1, sizeof buffer, file_);
+        for (size_t i = 0; i < n; ++i) out += buffer[i] == '\n' ? ' ' : buffer[i];
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        return out;
+    }
+
+private:
+    static std::mutex& mutex() {
+        static std::mutex m;
+        return m;
+    }
+    void restore() {
+        if (saved_ >= 0) {
+            std::fflush(stderr);
+            ::dup2(saved_, STDERR_FILENO);
+            ::close(saved_);
+            saved_ = -1;
+        }
+    }
+    std::lock_guard<std::mutex> lock_;
+    std::FILE* file_ = nullptr;
+    int saved_ = -1;
+};
+
+}  // namespace
 
 cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::string& name,
                            const DecodeLimits& limits) {
     if (bytes.empty()) throw ImageError(name, "empty file");
-    cv::Mat image;
-    try {
-        // ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit as 16-bit, and (unlike UNCHANGED)
-        // applies the EXIF orientation.
-        image = cv::imdecode(bytes, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
-    } catch (const cv::Exception& e) {
-        throw ImageError(name, std::string("cannot decode: ") + e.what());
+    if (const auto size = peek_image_size(bytes)) {
+        if (size->width < 1 || size->height < 1)
+            throw ImageError(name, "header declares a " + std::to_string(size->width) + "x" +
+                                       std::to_string(size->height) + " image");
+        if (size->width * size->height > limits.max_pixels)
+            throw ImageError(name, "header declares " + std::to_string(size->width) + "x" +
+                                       std::to_string(size->height) + " pixels, over the limit of " +
+                                       std::to_string(limits.max_pixels) + " (--max-pixels)");
     }
-    if (image.empty()) throw ImageError(name, "not an image OpenCV can decode (or truncated)");
+    cv::Mat image;
+    std::string decoder_says;
+    {
+        StderrCapture capture;
+        try {
+            // ANYCOLOR|ANYDEPTH keeps gray as gray and 16-bit as 16-bit, and (unlike UNCHANGED)
+            // applies the EXIF orientation.
+            image = cv::imdecode(bytes, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
+        } catch (const cv::Exception& e) {
+            image.release();
+            decoder_says = e.err;
+        }
+        const std::string printed = capture.text();
+        if (!printed.empty()) decoder_says = printed + (decoder_says.empty() ? "" : "; " + decoder_says);
+    }
+    if (image.empty())
+        throw ImageError(name, "not an image OpenCV can decode, or truncated" +
+                                   (decoder_says.empty() ? std::string() : " (" + decoder_says + ")"));
     if (static_cast<int64_t>(image.rows) * image.cols > limits.max_pixels)
         throw ImageError(name, std::to_string(image.cols) + "x" + std::to_string(image.rows) +
-                                   " pixels exceeds the limit of " + std::to_string(limits.max_pixels));
+                                   " pixels exceeds the limit of " + std::to_string(limits.max_pixels) + " (--max-pixels)");
     if (image.depth() == CV_32F || image.depth() == CV_64F) {  // HDR/EXR: clamp to [0, 1] as 16-bit
         cv::Mat converted;
         image.convertTo(converted, CV_16U, 65535.0);
@@ -39,6 +111,10 @@ cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::s
 }
 
 cv::Mat decode_image(const std::string& path, const DecodeLimits& limits) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec) throw ImageError(path, "cannot open: " + ec.message());
+    if (!std::filesystem::is_regular_file(status)) throw ImageError(path, "not a regular file");
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw ImageError(path, std::string("cannot open: ") + std::strerror(errno));
     const std::streamoff size = in.tellg();

@@ -32,7 +32,8 @@ void record_accuracy(BatchReport& report, const BatchRow& row, size_t classes) {
 
 BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& images, int batch_size,
                       const std::function<void(const BatchRow&)>& on_row,
-                      const std::function<void(size_t, size_t)>& on_progress) {
+                      const std::function<void(size_t, size_t)>& on_progress,
+                      const std::function<bool()>& should_stop) {
     if (batch_size < 1) throw Error("--batch-size must be at least 1");
     const auto start = Clock::now();
     const size_t input_size = classifier.input_size(), classes = classifier.model().labels().size();
@@ -41,6 +42,11 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
     report.images = images.size();
 
     for (size_t first = 0; first < images.size(); first += batch_size) {
+        if (should_stop()) {
+            report.interrupted = true;
+            report.images = first;
+            break;
+        }
         const size_t count = std::min(images.size() - first, static_cast<size_t>(batch_size));
         std::vector<BatchRow> rows(count);
         std::vector<size_t> loaded;  // rows whose image is in `inputs`, in order
@@ -77,6 +83,7 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
 
 void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& labels) const {
     out << std::fixed << std::setprecision(1);
+    if (interrupted) out << "interrupted: the rows done so far are kept (continue with --resume)\n";
     out << "images: " << images << ", classified: " << images - failed << ", failed: " << failed << "\n";
     out << "time: " << seconds << " s, " << images_per_second() << " images/s (decode+preprocess "
         << decode_seconds << " s, model " << model_seconds << " s)\n";
@@ -100,6 +107,7 @@ nlohmann::json BatchReport::to_json(const std::vector<std::string>& labels) cons
     nlohmann::json j = {{"images", images},
                         {"classified", images - failed},
                         {"failed", failed},
+                        {"interrupted", interrupted},
                         {"seconds", seconds},
                         {"images_per_second", images_per_second()},
                         {"decode_seconds", decode_seconds},

@@ -22,6 +22,7 @@ struct BatchRow {
 struct BatchReport {
     size_t images = 0;
     size_t failed = 0;
+    bool interrupted = false;     // stopped early by should_stop (e.g. Ctrl-C)
     double seconds = 0;           // wall time of the whole run
     double decode_seconds = 0;    // decoding and preprocessing
     double model_seconds = 0;     // the forward passes
@@ -35,15 +36,18 @@ struct BatchReport {
 };
 
 // Runs every image through the classifier, batch_size at a time, calling on_row for each image
-// in order and on_progress(done, total) after each batch.
+// in order and on_progress(done, total) after each batch. should_stop is asked before each
+// batch; when it says yes the run ends with the rows done so far.
 BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& images, int batch_size,
                       const std::function<void(const BatchRow&)>& on_row,
-                      const std::function<void(size_t, size_t)>& on_progress);
+                      const std::function<void(size_t, size_t)>& on_progress,
+                      const std::function<bool()>& should_stop = [] { return false; });
 
 // Output rows: CSV (header + one line per image) or JSON Lines.
 class RowWriter {
 public:
     enum class Format { Csv, JsonLines };
+    // Writes the CSV header at once.
     RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k);
     void write(const BatchRow& row);
 

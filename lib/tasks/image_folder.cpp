@@ -29,7 +29,7 @@ std::string label_folder_name(const std::string& label) {
 bool has_image_extension(const std::string& path) {
     static const char* const extensions[] = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff",
                                              ".webp", ".pgm", ".ppm", ".pbm", ".pnm", ".pxm", ".jp2", ".sr",
-                                             ".ras", ".exr", ".hdr", ".pic", ".pfm"};
+                                             ".ras", ".exr", ".hdr", ".pic", ".pfm", ".gif"};
     const std::string ext = lower(fs::path(path).extension().string());
     return std::any_of(std::begin(extensions), std::end(extensions), [&](const char* e) { return ext == e; });
 }

@@ -20,7 +20,8 @@ struct ImageFolder {
 // Folder name for a label: '/' and '\' (impossible in folder names) become '_'.
 std::string label_folder_name(const std::string& label);
 
-// True for the file extensions OpenCV decodes (case-insensitive).
+// True for the file extensions of images (case-insensitive): those OpenCV decodes, and GIF, which
+// it does not, so that a GIF in a batch is reported rather than silently left out.
 bool has_image_extension(const std::string& path);
 
 // Lists the images directly in `root`, in subfolders named after labels, and with `recursive`

@@ -1,0 +1,84 @@
+#include "image/image_size.hpp"
+
+#include <cctype>
+#include <cstring>
+
+namespace vitc {
+
+namespace {
+
+uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | p[1]; }
+uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
+uint32_t le16(const unsigned char* p) { return (uint32_t(p[1]) << 8) | p[0]; }
+uint32_t le32(const unsigned char* p) { return (le16(p + 2) << 16) | le16(p); }
+
+bool starts_with(const std::vector<unsigned char>& b, const char* magic, size_t n, size_t at = 0) {
+    return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
+}
+
+std::optional<ImageSize> jpeg_size(const std::vector<unsigned char>& b) {
+    size_t i = 2;
+    while (i + 9 < b.size()) {
+        if (b[i] != 0xff) return std::nullopt;
+        const unsigned char marker = b[i + 1];
+        if (marker == 0xff) {  // fill byte
+            ++i;
+            continue;
+        }
+        if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {  // no length
+            i += 2;
+            continue;
+        }
+        const uint32_t length = be16(&b[i + 2]);
+        // Start-of-frame markers C0..CF except DHT (C4), JPG (C8) and DAC (CC).
+        if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc)
+            return ImageSize{be16(&b[i + 7]), be16(&b[i + 5])};
+        if (length < 2) return std::nullopt;
+        i += 2 + length;
+    }
+    return std::nullopt;
+}
+
+// PNM: "P5\n# comment\n<width> <height>\n..."
+std::optional<ImageSize> pnm_size(const std::vector<unsigned char>& b) {
+    size_t i = 2;
+    int64_t values[2];
+    for (int64_t& value : values) {
+        while (i < b.size() && (std::isspace(b[i]) || b[i] == '#')) {
+            if (b[i] == '#')
+                while (i < b.size() && b[i] != '\n') ++i;
+            else
+                ++i;
+        }
+        if (i >= b.size() || !std::isdigit(b[i])) return std::nullopt;
+        value = 0;
+        while (i < b.size() && std::isdigit(b[i]) && value < (int64_t(1) << 40)) value = value * 10 + (b[i++] - '0');
+    }
+    return ImageSize{values[0], values[1]};
+}
+
+}  // namespace
+
+std::optional<ImageSize> peek_image_size(const std::vector<unsigned char>& b) {
+    if (starts_with(b, "\x89PNG\r\n\x1a\n", 8) && b.size() >= 24) return ImageSize{be32(&b[16]), be32(&b[20])};
+    if (starts_with(b, "\xff\xd8", 2)) return jpeg_size(b);
+    if ((starts_with(b, "GIF87a", 6) || starts_with(b, "GIF89a", 6)) && b.size() >= 10)
+        return ImageSize{le16(&b[6]), le16(&b[8])};
+    if (starts_with(b, "BM", 2) && b.size() >= 26) {
+        const int32_t height = static_cast<int32_t>(le32(&b[22]));
+        return ImageSize{static_cast<int32_t>(le32(&b[18])), height < 0 ? -int64_t(height) : height};
+    }
+    if (starts_with(b, "RIFF", 4) && starts_with(b, "WEBP", 4, 8) && b.size() >= 30) {
+        if (starts_with(b, "VP8 ", 4, 12)) return ImageSize{le16(&b[26]) & 0x3fff, le16(&b[28]) & 0x3fff};
+        if (starts_with(b, "VP8L", 4, 12) && b.size() >= 25) {
+            const uint32_t bits = le32(&b[21]);
+            return ImageSize{(bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1};
+        }
+        if (starts_with(b, "VP8X", 4, 12))
+            return ImageSize{(b[24] | (b[25] << 8) | (b[26] << 16)) + 1, (b[27] | (b[28] << 8) | (b[29] << 16)) + 1};
+    }
+    if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') return pnm_size(b);
+    return std::nullopt;
+}
+
+}  // namespace vitc
