@@ -1,11 +1,10 @@
 #include "cli_common.hpp"
 
-#include <omp.h>
-
 #include <cstdlib>
 #include <iostream>
 
 #include "errors.hpp"
+#include "runtime/threads.hpp"
 
 namespace vitc::cli {
 
@@ -18,7 +17,9 @@ void add_model_options(cxxopts::Options& options) {
     options.add_options("Model")
         ("m,model", "model directory (config.json, model.safetensors, optional preprocessor_config.json)",
          cxxopts::value<std::string>()->default_value(default_model_dir()))
-        ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>());
+        ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>())
+        ("p,precision", "matmul precision: f32, or bf16 (f32 accumulation, LayerNorm and softmax statistics)",
+         cxxopts::value<std::string>()->default_value("f32"));
 }
 
 void add_image_options(cxxopts::Options& options) {
@@ -38,9 +39,9 @@ std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
     if (args.count("threads")) {
         const int threads = args["threads"].as<int>();
         if (threads < 1) throw Error("--threads must be at least 1");
-        omp_set_num_threads(threads);
+        runtime::set_threads(threads);
     }
-    return load_model(args["model"].as<std::string>());
+    return load_model(args["model"].as<std::string>(), parse_precision(args["precision"].as<std::string>()));
 }
 
 cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv) {

@@ -5,5 +5,6 @@ namespace vitc::cli {
 int classify_command(int argc, char** argv);
 int batch_command(int argc, char** argv);
 int info_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
 
 }  // namespace vitc::cli

@@ -19,6 +19,7 @@ commands:
   classify IMAGE...   top-K labels for each image (text or JSON)
   batch DIR           classify every image in a folder; accuracy on labelled folders
   info                architecture, parameters, FLOPs and labels of a model
+  bench               latency, throughput and GFLOP/s against the measured matmul peak
 
   vitc <command> --help   options of a command
   vitc --version          version
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
         if (command == "classify") return vitc::cli::classify_command(argc - 1, argv + 1);
         if (command == "batch") return vitc::cli::batch_command(argc - 1, argv + 1);
         if (command == "info") return vitc::cli::info_command(argc - 1, argv + 1);
+        if (command == "bench") return vitc::cli::bench_command(argc - 1, argv + 1);
         std::cerr << "vitc: unknown command '" << command << "'; run 'vitc --help'\n";
         return vitc::cli::kExitUsage;
     } catch (const cxxopts::exceptions::exception& e) {

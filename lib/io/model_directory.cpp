@@ -19,7 +19,7 @@ std::string preprocessor_path(const std::string& directory) {
     return (fs::path(directory) / "preprocessor_config.json").string();
 }
 
-std::unique_ptr<Model> load_model(const std::string& directory) {
+std::unique_ptr<Model> load_model(const std::string& directory, Precision precision) {
     std::error_code ec;
     if (!fs::is_directory(directory, ec))
         throw ModelError(directory, "not a model directory (expected a folder with config.json and model.safetensors)");
@@ -65,7 +65,7 @@ std::unique_ptr<Model> load_model(const std::string& directory) {
     if (tokens > kMaxTokens)
         throw ModelError(limit_file, std::to_string(tokens) + " patches per image exceed the limit of " +
                                          std::to_string(kMaxTokens) + " (attention memory grows with its square)");
-    return std::make_unique<ViTModel>(std::move(config), std::move(preprocessing), scheme, weights);
+    return std::make_unique<ViTModel>(std::move(config), std::move(preprocessing), scheme, weights, precision);
 }
 
 }  // namespace vitc

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/model_config.hpp"
+#include "runtime/precision.hpp"
 
 namespace vitc {
 
@@ -39,6 +40,6 @@ public:
 
 // Loads a model directory (config.json + model.safetensors [+ preprocessor_config.json]).
 // Throws ModelError naming the file and the reason.
-std::unique_ptr<Model> load_model(const std::string& directory);
+std::unique_ptr<Model> load_model(const std::string& directory, Precision precision = Precision::F32);
 
 }  // namespace vitc

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "errors.hpp"
+#include "explain/probes.hpp"
 #include "image/patchify.hpp"
 #include "models/position_embedding.hpp"
 
@@ -42,10 +43,11 @@ dnnl::post_ops gelu() {  // exact GELU, x * Phi(x)
 
 // The forward pass for `batch` images of height x width. Everything is built in the
 // constructor; run() only patchifies and executes.
-class ViTSession : public Session {
+class ViTSession : public Session, public AttentionProbe {
 public:
     ViTSession(const ViTModel& model, int batch, int height, int width);
     void run(const float* images, float* logits) override;
+    void observe_attention(AttentionObserver observer) override { attention_observer_ = std::move(observer); }
 
 private:
     void execute(const dnnl::primitive& primitive, Args args);
@@ -56,6 +58,7 @@ private:
     void pool();
 
     const ViTModel& model_;
+    AttentionObserver attention_observer_;  // empty unless an explanation asks
     // N images, T tokens of width D, H heads of width Dh, MLP width M, K classes.
     int64_t N, C, P, grid_h, grid_w, patches, T, D, H, Dh, M, K;
     std::vector<float> position_;  // [T, D]
@@ -64,20 +67,25 @@ private:
     memory patches_;       // [N * patches, C*P*P]
     memory patch_tokens_;  // [N * patches, D]
     memory x_;             // [N * T, D] the residual stream
-    memory normed_;        // [N * T, D] LayerNorm output
-    memory qkv_;           // [N * T, 3D]
+    // Buffers marked (m) hold matmul inputs, in the model's precision (f32 or bf16).
+    memory normed_;        // [N * T, D] LayerNorm output, f32
+    memory normed_m_;      // (m) the same values converted; normed_ itself in f32 mode
+    memory qkv_;           // (m) [N * T, 3D]
     memory queries_, keys_transposed_, values_;  // views of qkv_ per head: [N, H, T, Dh], [N, H, Dh, T]
-    memory scores_;        // [N, H, T, T]
-    memory context_;       // [N * T, D]; context_heads_ is the same buffer as [N, H, T, Dh]
+    memory scores_;        // [N, H, T, T] f32
+    memory probabilities_; // (m) softmax(scores); scores_ itself in f32 mode
+    memory context_;       // (m) [N * T, D]; context_heads_ is the same buffer as [N, H, T, Dh]
     memory context_heads_;
-    memory hidden_;        // [N * T, M]
+    memory hidden_;        // (m) [N * T, M]
     memory pooled_;        // [N, D]
     memory logits_;        // [N, K]
     memory scratchpad_;
 
     dnnl::matmul patch_embed_, qkv_proj_, attention_scores_, attention_context_, out_proj_, fc1_, fc2_, head_;
     dnnl::layer_normalization_forward token_norm_;
-    dnnl::softmax_forward softmax_;
+    dnnl::softmax_v2_forward softmax_;
+    dnnl::reorder to_matmul_type_;  // normed_ -> normed_m_ (bf16 only)
+    bool converts_ = false;
 };
 
 ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
@@ -102,6 +110,8 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     position_ = model.position_embedding(static_cast<int>(grid_h), static_cast<int>(grid_w));
 
     const auto& engine = runtime::cpu_engine();
+    const auto m = matmul_data_type(model.precision()), f32 = memory::data_type::f32;
+    converts_ = m != f32;
     size_t scratchpad_bytes = 0;
     auto track = [&](auto pd) {
         scratchpad_bytes = std::max(scratchpad_bytes, pd.scratchpad_desc().get_size());
@@ -111,25 +121,27 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     // Patch embedding and the Linear layers: rows are tokens of all images.
     const auto patch_pd = track(runtime::linear_primitive_desc(N * patches, model.patch_embedding()));
     const ViTBlockParameters& b0 = model.blocks().front();
-    const auto qkv_pd = track(runtime::linear_primitive_desc(N * T, b0.qkv));
+    const auto qkv_pd = track(runtime::linear_primitive_desc(N * T, b0.qkv, dnnl::post_ops(), m));
     const auto out_proj_pd = track(runtime::linear_primitive_desc(N * T, b0.proj, residual_add()));
-    const auto fc1_pd = track(runtime::linear_primitive_desc(N * T, b0.fc1, gelu()));
+    const auto fc1_pd = track(runtime::linear_primitive_desc(N * T, b0.fc1, gelu(), m));
     const auto fc2_pd = track(runtime::linear_primitive_desc(N * T, b0.fc2, residual_add()));
     const auto head_pd = track(runtime::linear_primitive_desc(N, model.head()));
 
     // Attention as batched matmuls over (image, head), reading Q, K, V in place from the qkv
     // buffer [N*T, 3D]: head h of Q is columns h*Dh..h*Dh+Dh-1, K follows at +D, V at +2D.
-    const memory::desc q_desc = strided_desc({N, H, T, Dh}, {T * 3 * D, Dh, 3 * D, 1});
-    const memory::desc kt_desc = strided_desc({N, H, Dh, T}, {T * 3 * D, Dh, 1, 3 * D});
+    const memory::desc q_desc = strided_desc({N, H, T, Dh}, {T * 3 * D, Dh, 3 * D, 1}, m);
+    const memory::desc kt_desc = strided_desc({N, H, Dh, T}, {T * 3 * D, Dh, 1, 3 * D}, m);
     const memory::desc scores_desc = plain_desc({N, H, T, T});
-    const memory::desc context_desc = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1});
+    const memory::desc probabilities_desc = plain_desc({N, H, T, T}, m);
+    const memory::desc context_desc = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1}, m);
     const auto scores_pd = track(dnnl::matmul::primitive_desc(
         dnnl::matmul::desc(q_desc, kt_desc, scores_desc),
         runtime::user_scratchpad_attr(dnnl::post_ops(), 1.0f / std::sqrt(static_cast<float>(Dh))), engine));
     const auto context_pd = track(dnnl::matmul::primitive_desc(
-        dnnl::matmul::desc(scores_desc, q_desc, context_desc), runtime::user_scratchpad_attr(), engine));
-    const auto softmax_pd = track(dnnl::softmax_forward::primitive_desc(
-        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_desc, 3),
+        dnnl::matmul::desc(probabilities_desc, q_desc, context_desc), runtime::user_scratchpad_attr(), engine));
+    const auto softmax_pd = track(dnnl::softmax_v2_forward::primitive_desc(
+        dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
+                                       scores_desc, probabilities_desc, 3),
         runtime::user_scratchpad_attr(), engine));
     const auto norm_pd = track(dnnl::layer_normalization_forward::primitive_desc(
         dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, plain_desc({N * T, D}),
@@ -145,22 +157,27 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     head_ = dnnl::matmul(head_pd);
     attention_scores_ = dnnl::matmul(scores_pd);
     attention_context_ = dnnl::matmul(context_pd);
-    softmax_ = dnnl::softmax_forward(softmax_pd);
+    softmax_ = dnnl::softmax_v2_forward(softmax_pd);
     token_norm_ = dnnl::layer_normalization_forward(norm_pd);
 
     patches_ = memory(plain_desc({N * patches, C * P * P}), engine);
     patch_tokens_ = memory(plain_desc({N * patches, D}), engine);
     x_ = memory(plain_desc({N * T, D}), engine);
     normed_ = memory(plain_desc({N * T, D}), engine);
-    qkv_ = memory(plain_desc({N * T, 3 * D}), engine);
-    float* qkv = static_cast<float*>(qkv_.get_data_handle());
+    normed_m_ = converts_ ? memory(plain_desc({N * T, D}, m), engine) : normed_;
+    if (converts_) to_matmul_type_ = dnnl::reorder(normed_, normed_m_);
+    qkv_ = memory(plain_desc({N * T, 3 * D}, m), engine);
+    // Q, K and V start D and 2D elements into each row of qkv_.
+    char* qkv = static_cast<char*>(qkv_.get_data_handle());
+    const size_t element = memory::data_type_size(m);
     queries_ = memory(q_desc, engine, qkv);
-    keys_transposed_ = memory(kt_desc, engine, qkv + D);
-    values_ = memory(q_desc, engine, qkv + 2 * D);
+    keys_transposed_ = memory(kt_desc, engine, qkv + D * element);
+    values_ = memory(q_desc, engine, qkv + 2 * D * element);
     scores_ = memory(scores_desc, engine);
-    context_ = memory(plain_desc({N * T, D}), engine);
+    probabilities_ = converts_ ? memory(probabilities_desc, engine) : scores_;
+    context_ = memory(plain_desc({N * T, D}, m), engine);
     context_heads_ = memory(context_desc, engine, context_.get_data_handle());
-    hidden_ = memory(plain_desc({N * T, M}), engine);
+    hidden_ = memory(plain_desc({N * T, M}, m), engine);
     pooled_ = memory(plain_desc({N, D}), engine);
     logits_ = memory(plain_desc({N, K}), engine);
     scratchpad_ = memory(memory::desc({static_cast<int64_t>(scratchpad_bytes)}, memory::data_type::u8, memory::format_tag::a),
@@ -214,8 +231,10 @@ void ViTSession::assemble_tokens() {
     }
 }
 
+// dst = LayerNorm(src), in f32, then converted for the matmuls that read it (bf16 mode).
 void ViTSession::layer_norm(const memory& src, const memory& dst, const memory& scale, const memory& shift) {
     execute(token_norm_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift}});
+    if (converts_) to_matmul_type_.execute(stream_, {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, normed_m_}});
 }
 
 // Multi-head self-attention on the normalised tokens, added to the residual stream:
@@ -224,18 +243,22 @@ void ViTSession::layer_norm(const memory& src, const memory& dst, const memory& 
 //   context = softmax(scores) V         written back as [N*T, D], heads side by side
 //   x      += context W_o^T + b_o
 void ViTSession::attention(const ViTBlockParameters& block) {
-    execute(qkv_proj_, {{DNNL_ARG_SRC, normed_}, {DNNL_ARG_WEIGHTS, block.qkv.weights},
+    execute(qkv_proj_, {{DNNL_ARG_SRC, normed_m_}, {DNNL_ARG_WEIGHTS, block.qkv.weights},
                         {DNNL_ARG_BIAS, block.qkv.bias}, {DNNL_ARG_DST, qkv_}});
     execute(attention_scores_, {{DNNL_ARG_SRC, queries_}, {DNNL_ARG_WEIGHTS, keys_transposed_}, {DNNL_ARG_DST, scores_}});
-    execute(softmax_, {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_DST, scores_}});
-    execute(attention_context_, {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_WEIGHTS, values_}, {DNNL_ARG_DST, context_heads_}});
+    execute(softmax_, {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_DST, probabilities_}});
+    if (attention_observer_) {  // explain/: attention rollout reads every layer's probabilities
+        stream_.wait();
+        attention_observer_(static_cast<int>(&block - model_.blocks().data()), probabilities_);
+    }
+    execute(attention_context_, {{DNNL_ARG_SRC, probabilities_}, {DNNL_ARG_WEIGHTS, values_}, {DNNL_ARG_DST, context_heads_}});
     execute(out_proj_, {{DNNL_ARG_SRC, context_}, {DNNL_ARG_WEIGHTS, block.proj.weights},
                         {DNNL_ARG_BIAS, block.proj.bias}, {DNNL_ARG_DST, x_}});
 }
 
 //   x += fc2(GELU(fc1(normed)))
 void ViTSession::mlp(const ViTBlockParameters& block) {
-    execute(fc1_, {{DNNL_ARG_SRC, normed_}, {DNNL_ARG_WEIGHTS, block.fc1.weights}, {DNNL_ARG_BIAS, block.fc1.bias},
+    execute(fc1_, {{DNNL_ARG_SRC, normed_m_}, {DNNL_ARG_WEIGHTS, block.fc1.weights}, {DNNL_ARG_BIAS, block.fc1.bias},
                    {DNNL_ARG_DST, hidden_}});
     execute(fc2_, {{DNNL_ARG_SRC, hidden_}, {DNNL_ARG_WEIGHTS, block.fc2.weights}, {DNNL_ARG_BIAS, block.fc2.bias},
                    {DNNL_ARG_DST, x_}});
@@ -272,8 +295,9 @@ runtime::LinearWeights prepare_patch_embedding(const ViTWeights& w) {
 
 }  // namespace
 
-ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights)
-    : config_(std::move(config)), preprocessing_(std::move(preprocessing)), scheme_(scheme),
+ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights,
+                   Precision precision)
+    : config_(std::move(config)), preprocessing_(std::move(preprocessing)), scheme_(scheme), precision_(precision),
       parameter_count_(count_parameters(weights)), class_token_(weights.class_token.values),
       trained_position_(weights.position_embedding.values), patch_embedding_(prepare_patch_embedding(weights)) {
     for (const ViTBlockWeights& w : weights.blocks) {
@@ -282,10 +306,11 @@ ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme s
         b.ln1_shift = vector_memory(w.ln1_bias);
         b.ln2_scale = vector_memory(w.ln2_weight);
         b.ln2_shift = vector_memory(w.ln2_bias);
-        b.qkv = runtime::prepare_linear(w.qkv_weight, w.qkv_bias);
-        b.proj = runtime::prepare_linear(w.proj_weight, w.proj_bias);
-        b.fc1 = runtime::prepare_linear(w.fc1_weight, w.fc1_bias);
-        b.fc2 = runtime::prepare_linear(w.fc2_weight, w.fc2_bias);
+        const auto type = matmul_data_type(precision);
+        b.qkv = runtime::prepare_linear(w.qkv_weight, w.qkv_bias, type);
+        b.proj = runtime::prepare_linear(w.proj_weight, w.proj_bias, type);
+        b.fc1 = runtime::prepare_linear(w.fc1_weight, w.fc1_bias, type);
+        b.fc2 = runtime::prepare_linear(w.fc2_weight, w.fc2_bias, type);
         blocks_.push_back(std::move(b));
     }
     norm_scale_ = vector_memory(weights.norm_weight);

@@ -17,6 +17,7 @@
 #include "models/model.hpp"
 #include "models/vit_weights.hpp"
 #include "runtime/dnnl_helpers.hpp"
+#include "runtime/precision.hpp"
 
 namespace vitc {
 
@@ -28,9 +29,13 @@ struct ViTBlockParameters {
 
 class ViTModel : public Model {
 public:
-    ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights);
+    // precision: the format of the transformer blocks' matmul inputs (the patch embedding and the
+    // head, under 1% of the work, stay f32).
+    ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights,
+             Precision precision = Precision::F32);
 
     const ViTConfig& config() const { return config_; }
+    Precision precision() const { return precision_; }
     const std::vector<std::string>& labels() const override { return config_.labels; }
     const Preprocessing& preprocessing() const override { return preprocessing_; }
     int num_channels() const override { return config_.num_channels; }
@@ -52,6 +57,7 @@ private:
     ViTConfig config_;
     Preprocessing preprocessing_;
     WeightScheme scheme_;
+    Precision precision_;
     int64_t parameter_count_ = 0;
     std::vector<float> class_token_;         // [D] or empty
     std::vector<float> trained_position_;    // [T, D] learned, or empty for sincos2d
