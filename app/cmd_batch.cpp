@@ -15,6 +15,7 @@
 #include "tasks/atomic_file.hpp"
 #include "tasks/batch.hpp"
 #include "tasks/resume.hpp"
+#include "runtime/threads.hpp"
 
 namespace vitc::cli {
 
@@ -98,6 +99,8 @@ int batch_command(int argc, char** argv) {
     }
 
     const auto model = load_model_from(args);
+    // --threads is the total: one thread decodes the next batch while the rest run the model.
+    if (args.count("threads")) runtime::set_threads(std::max(1, args["threads"].as<int>() - 1));
     const ImageFolder folder = list_image_folder(dir, args.count("recursive") > 0, model->labels());
     if (folder.images.empty())
         std::cerr << "vitc batch: no images found in " << dir << (args.count("recursive") ? "" : " (try --recursive)") << "\n";

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer harnesses (built by scripts/sanitize.sh in build-sanitize/) for longer:
+#   scripts/fuzz.sh [seconds per harness, default 600] [harness ...]
+# New corpus units go to build-sanitize/fuzz-corpus/<harness>/ (the committed seeds stay as they
+# are); crashes, if any, are written to build-sanitize/fuzz-artifacts/. Prints libFuzzer's final
+# statistics (executions, coverage) for each harness.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-600}
+shift || true
+harnesses=("$@")
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config image)
+mkdir -p build-sanitize/fuzz-artifacts
+for h in "${harnesses[@]}"; do
+  mkdir -p "build-sanitize/fuzz-corpus/$h"
+  echo "== fuzz_$h for ${seconds}s" >&2
+  build-sanitize/tests/fuzz/fuzz_$h -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="build-sanitize/fuzz-artifacts/$h-" "build-sanitize/fuzz-corpus/$h" "tests/fuzz/corpus/$h" 2>&1 |
+    grep -E "^(stat::|#[0-9]+ +DONE|==[0-9]+==ERROR|SUMMARY|artifact)" || true
+done
