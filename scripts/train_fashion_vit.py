@@ -264,6 +264,8 @@ def main():
                     help="torch intra-op threads (on the 2-core build box 1 was ~2x faster than 2)")
     ap.add_argument("--max-steps", type=int, default=0,
                     help="stop each epoch after this many steps (timing runs only)")
+    ap.add_argument("--init-from", metavar="DIR",
+                    help="start from the weights of an earlier run's model directory (continued training)")
     ap.add_argument("--verify-only", metavar="DIR",
                     help="do not train: load DIR (a model directory written by this script), "
                          "re-run the export checks and report its test accuracy")
@@ -283,6 +285,9 @@ def main():
     xte, yte = torch.from_numpy(xte), torch.from_numpy(yte)
 
     model = build_model(args.hidden, args.layers, args.heads, args.mlp, dropout=args.dropout)
+    if args.init_from:
+        model.load_state_dict(from_hf(load_file(os.path.join(args.init_from, "model.safetensors")), args.layers),
+                              strict=True)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"args: {vars(args)}", flush=True)
     print(f"parameters: {nparams}", flush=True)

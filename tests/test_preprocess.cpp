@@ -131,3 +131,12 @@ TEST_CASE("decode: header sizes are read before decoding", "[decode]") {
         CHECK_THROWS_WITH(decode_image(path, limits), Catch::Contains("header declares 5x3"));
     }
 }
+
+TEST_CASE("decode: a header declaring 4294967295 x 4294967295 pixels is refused without overflow", "[decode]") {
+    // Found by fuzz_image: width * height overflowed int64 (UBSan). The bytes are the fuzzer's
+    // crash input, kept in tests/fuzz/corpus/image/.
+    std::vector<unsigned char> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (int i = 0; i < 8; ++i) png.push_back(0xff);
+    png.resize(64, 0);
+    CHECK_THROWS_WITH(decode_image_bytes(png, "huge.png"), Catch::Contains("over the limit"));
+}

@@ -70,7 +70,7 @@ cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::s
         if (size->width < 1 || size->height < 1)
             throw ImageError(name, "header declares a " + std::to_string(size->width) + "x" +
                                        std::to_string(size->height) + " image");
-        if (size->width * size->height > limits.max_pixels)
+        if (size->width > limits.max_pixels / size->height)  // no overflow: both are at least 1
             throw ImageError(name, "header declares " + std::to_string(size->width) + "x" +
                                        std::to_string(size->height) + " pixels, over the limit of " +
                                        std::to_string(limits.max_pixels) + " (--max-pixels)");
