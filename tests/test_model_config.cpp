@@ -53,6 +53,11 @@ TEST_CASE("config: wrong types and ranges are refused naming the field", "[confi
     CHECK_THROWS_WITH(parse_vit_config(json::parse(R"({"id2label":{"0":"a","5":"b"}})"), "c.json"),
                       Catch::Contains("id2label key '5'"));
     CHECK_THROWS_WITH(parse_vit_config(json::parse(R"([1])"), "c.json"), Catch::Contains("JSON object"));
+    ViTConfig gray;
+    gray.num_channels = 1;  // a float field beyond float's range would be undefined behaviour when narrowed
+    CHECK_THROWS_WITH(parse_preprocessor_config(json::parse(R"({"image_mean":[1e300]})"), "p.json", gray),
+                      Catch::Contains("out of range"));
+    CHECK_THROWS_WITH(parse_vit_config(json::parse(R"({"layer_norm_eps":1e300})"), "c.json"), Catch::Contains("out of range"));
 }
 
 TEST_CASE("preprocessor config: size, resample, mean/std", "[config]") {

@@ -33,7 +33,9 @@ double get_number(const json& j, const char* field, const std::string& file, dou
     if (!j[field].is_number())
         throw ModelError(file, std::string("field '") + field + "' must be a number, found " + j[field].dump());
     const double x = j[field].get<double>();
-    if (!std::isfinite(x)) throw ModelError(file, std::string("field '") + field + "' is not finite");
+    // Values are later stored as float: anything beyond 1e30 is a corrupt file, not a setting.
+    if (!std::isfinite(x) || std::abs(x) > 1e30)
+        throw ModelError(file, std::string("field '") + field + "' = " + j[field].dump() + " is out of range");
     return x;
 }
 
@@ -55,12 +57,15 @@ std::vector<float> get_floats(const json& j, const char* field, const std::strin
     std::vector<float> out;
     if (!j.contains(field) || j[field].is_null()) return out;
     const json& v = j[field];
-    if (v.is_number()) return {v.get<float>()};
-    if (!v.is_array() || v.empty() || v.size() > 4)
+    const json list = v.is_number() ? json::array({v}) : v;
+    if (!list.is_array() || list.empty() || list.size() > 4)
         throw ModelError(file, std::string("field '") + field + "' must be a number or a list of 1 to 4 numbers");
-    for (const auto& x : v) {
+    for (const auto& x : list) {
         if (!x.is_number()) throw ModelError(file, std::string("field '") + field + "' holds a non-number");
-        out.push_back(x.get<float>());
+        const double value = x.get<double>();
+        if (!std::isfinite(value) || std::abs(value) > 1e30)
+            throw ModelError(file, std::string("field '") + field + "' holds " + x.dump() + ", out of range");
+        out.push_back(static_cast<float>(value));
     }
     return out;
 }
@@ -136,7 +141,7 @@ json read_json_file(const std::string& path) {
     if (text.str().size() > (64u << 20)) throw ModelError(path, "larger than 64 MiB; not a config file");
     try {
         return json::parse(text.str());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for numbers like 1E4736
         throw ModelError(path, std::string("not valid JSON: ") + e.what());
     }
 }

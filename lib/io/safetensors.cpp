@@ -104,7 +104,7 @@ std::map<std::string, TensorInfo> parse_safetensors_header(
     nlohmann::json header;
     try {
         header = nlohmann::json::parse(header_json);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for numbers like 1E4736
         throw ModelError(path, std::string("header is not valid JSON: ") + e.what());
     }
     if (!header.is_object()) throw ModelError(path, "header is not a JSON object");

@@ -61,7 +61,7 @@ void read_json_lines(const std::string& text, const std::string& path, ExistingO
         nlohmann::json row;
         try {
             row = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error&) {
+        } catch (const nlohmann::json::exception&) {
             throw Error(path + ": a line is not JSON; cannot resume");
         }
         if (!row.is_object() || !row.contains("file") || !row["file"].is_string())
