@@ -6,5 +6,7 @@ int classify_command(int argc, char** argv);
 int batch_command(int argc, char** argv);
 int info_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
+int explain_command(int argc, char** argv);
+int compare_command(int argc, char** argv);
 
 }  // namespace vitc::cli

@@ -20,6 +20,8 @@ commands:
   batch DIR           classify every image in a folder; accuracy on labelled folders
   info                architecture, parameters, FLOPs and labels of a model
   bench               latency, throughput and GFLOP/s against the measured matmul peak
+  explain IMAGE       heat map of where the evidence lies (attention rollout, class activation map)
+  compare IMAGE|DIR   a ViT and a CNN side by side: predictions, accuracy, speed, HTML report
 
   vitc <command> --help   options of a command
   vitc --version          version
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
         if (command == "batch") return vitc::cli::batch_command(argc - 1, argv + 1);
         if (command == "info") return vitc::cli::info_command(argc - 1, argv + 1);
         if (command == "bench") return vitc::cli::bench_command(argc - 1, argv + 1);
+        if (command == "explain") return vitc::cli::explain_command(argc - 1, argv + 1);
+        if (command == "compare") return vitc::cli::compare_command(argc - 1, argv + 1);
         std::cerr << "vitc: unknown command '" << command << "'; run 'vitc --help'\n";
         return vitc::cli::kExitUsage;
     } catch (const cxxopts::exceptions::exception& e) {

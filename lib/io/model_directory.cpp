@@ -7,6 +7,7 @@
 #include "io/model_config.hpp"
 #include "io/safetensors.hpp"
 #include "io/weight_names.hpp"
+#include "models/resnet.hpp"
 #include "models/vit.hpp"
 
 namespace vitc {
@@ -31,8 +32,9 @@ std::unique_ptr<Model> load_model(const std::string& directory, Precision precis
                                            config_json["model_type"].is_string()
                                        ? config_json["model_type"].get<std::string>()
                                        : "vit";
+    if (model_type == "resnet") return load_resnet_model(directory, config_json, config_file, precision);
     if (model_type != "vit")
-        throw ModelError(config_file, "model_type '" + model_type + "' is not supported (vit)");
+        throw ModelError(config_file, "model_type '" + model_type + "' is not supported (vit, resnet)");
 
     ViTConfig config = parse_vit_config(config_json, config_file);
     const SafetensorsFile weights_file = SafetensorsFile::open(weights_path(directory));

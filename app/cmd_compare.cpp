@@ -1,0 +1,97 @@
+// vitc compare IMAGE|DIR : a ViT and a CNN on the same images, their accuracy and their cost.
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "errors.hpp"
+#include "runtime/threads.hpp"
+#include "tasks/compare.hpp"
+#include "tasks/compare_html.hpp"
+
+namespace vitc::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The bundled models sit side by side: models/fashion-vit (the default model) and models/fashion-cnn.
+std::string bundled(const char* name) { return (fs::path(VITC_DEFAULT_MODEL_DIR).parent_path() / name).string(); }
+
+bool is_inside(const fs::path& path, const fs::path& folder) {
+    std::error_code ec;
+    const fs::path p = fs::weakly_canonical(path, ec), f = fs::weakly_canonical(folder, ec);
+    const auto [fi, pi] = std::mismatch(f.begin(), f.end(), p.begin(), p.end());
+    return fi == f.end();
+}
+
+}  // namespace
+
+int compare_command(int argc, char** argv) {
+    cxxopts::Options options("vitc compare",
+                             "Run a ViT and a CNN on the same image or folder: each one's top-1 and whether they\n"
+                             "  agree; on a labelled folder (subfolders named after the labels) top-1/top-5,\n"
+                             "  per-class accuracy, confusion matrices and the images only one gets right; and\n"
+                             "  parameters, FLOPs, batch-1 latency and batched throughput of both.");
+    options.positional_help("IMAGE|DIR");
+    add_image_options(options);
+    options.add_options()
+        ("vit", "first model directory", cxxopts::value<std::string>()->default_value(bundled("fashion-vit")))
+        ("cnn", "second model directory", cxxopts::value<std::string>()->default_value(bundled("fashion-cnn")))
+        ("o,out", "also write DIR/report.html: one self-contained page with charts and explanation pictures",
+         cxxopts::value<std::string>())
+        ("f,format", "text or json", cxxopts::value<std::string>()->default_value("text"))
+        ("b,batch-size", "images per forward pass", cxxopts::value<int>()->default_value("32"))
+        ("r,recursive", "descend into every subfolder")
+        ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>())
+        ("input", "image or folder", cxxopts::value<std::string>());
+    options.parse_positional({"input"});
+    const auto args = parse_or_help(options, argc, argv);
+    if (!args.count("input")) throw Error("no image or folder given (usage: vitc compare IMAGE|DIR [--out DIR])");
+    const std::string input = args["input"].as<std::string>(), format = args["format"].as<std::string>();
+    if (format != "text" && format != "json") throw Error("--format must be text or json, not '" + format + "'");
+    CompareOptions compare;
+    compare.batch_size = args["batch-size"].as<int>();
+    if (compare.batch_size < 1) throw Error("--batch-size must be at least 1");
+    compare.limits = decode_limits_from(args);
+    std::error_code ec;
+    const bool folder = fs::is_directory(input, ec);
+    if (!folder && !fs::exists(input, ec)) throw Error(input + ": no such image or folder");
+    const std::string out_dir = args.count("out") ? args["out"].as<std::string>() : "";
+    if (!out_dir.empty() && folder && is_inside(fs::absolute(out_dir), fs::absolute(input)))
+        throw Error("--out " + out_dir + " is inside the input folder " + input + "; vitc never writes there");
+    if (args.count("threads")) {
+        if (args["threads"].as<int>() < 1) throw Error("--threads must be at least 1");
+        runtime::set_threads(args["threads"].as<int>());
+    }
+
+    const std::array<std::string, 2> dirs = {args["vit"].as<std::string>(), args["cnn"].as<std::string>()};
+    const auto vit = load_model(dirs[0]);
+    const auto cnn = load_model(dirs[1]);
+    std::vector<ImageEntry> images;
+    if (folder) {
+        images = list_image_folder(input, args.count("recursive") > 0, vit->labels()).images;
+        if (images.empty()) std::cerr << "vitc compare: no images found in " << input << "\n";
+    } else {
+        images.push_back({input, fs::path(input).filename().string(), -1});
+    }
+
+    const CompareReport report = compare_models({vit.get(), cnn.get()}, {"ViT", "CNN"}, dirs, input, images,
+                                                vit->labels(), compare);
+    if (format == "json") std::cout << report.to_json().dump(2) << std::endl;
+    else report.print_text(std::cout);
+    if (!out_dir.empty()) {
+        fs::create_directories(out_dir, ec);
+        if (ec) throw Error(out_dir + ": cannot create the report folder: " + ec.message());
+        const std::string page = (fs::path(out_dir) / "report.html").string();
+        const size_t pictures = write_compare_html(report, page, compare.limits);
+        (format == "json" ? std::cerr : std::cout) << "wrote " << page << " (" << pictures << " explanation pictures)\n";
+    }
+    const bool failed = std::any_of(report.images.begin(), report.images.end(),
+                                    [](const ComparedImage& i) { return !i.models[0].ok || !i.models[1].ok; });
+    return failed ? kExitInputFailed : 0;
+}
+
+}  // namespace vitc::cli

@@ -1,0 +1,79 @@
+#pragma once
+// A ResNet model directory ("model_type": "resnet"): torchvision's ResNet with configurable block
+// kind, depths, widths and stem, and its weights under torchvision's state_dict names:
+//
+//   conv1.weight  bn1.{weight,bias,running_mean,running_var}
+//   layerL.B.conv1.weight  layerL.B.bn1.*  layerL.B.conv2.weight  layerL.B.bn2.*
+//   layerL.B.conv3.weight  layerL.B.bn3.*                      (bottleneck blocks only)
+//   layerL.B.downsample.0.weight  layerL.B.downsample.1.*      (block 0, when the shape changes)
+//   fc.weight [K, F]  fc.bias [K]                               L = 1..4, B = 0..layers[L-1]-1
+//
+// Every shape is checked against the config; a tensor the config does not account for is an
+// error (BatchNorm's num_batches_tracked excepted), so a wrong block kind or depth cannot load.
+#include <array>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "io/safetensors.hpp"
+#include "tensor.hpp"
+
+namespace vitc {
+
+enum class ResNetBlock { Basic, Bottleneck };
+enum class ResNetStem {
+    ImageNet,  // conv 7x7 stride 2 pad 3, BN, ReLU, maxpool 3x3 stride 2 pad 1
+    Small,     // conv 3x3 stride 1 pad 1, BN, ReLU (CIFAR-style; for small images)
+};
+
+struct ResNetConfig {
+    ResNetBlock block = ResNetBlock::Basic;
+    std::array<int, 4> layers{};  // blocks per stage
+    std::array<int, 4> widths{};  // planes per stage; a stage outputs widths[i] * expansion()
+    ResNetStem stem = ResNetStem::ImageNet;
+    int num_channels = 0;
+    int image_height = 0;  // the input size preprocessing resizes to; the network takes any size
+    int image_width = 0;
+    std::vector<std::string> labels;
+
+    int expansion() const { return block == ResNetBlock::Bottleneck ? 4 : 1; }
+    int features() const { return widths[3] * expansion(); }  // channels of the last feature map
+};
+
+// A bias-free convolution and the BatchNorm after it, as stored.
+struct ConvBatchNormWeights {
+    std::string name;        // the convolution's name, e.g. "layer2.0.conv1", for errors and summaries
+    int stride = 1, padding = 0;
+    Tensor conv_weight;      // [O, I, k, k]
+    Tensor bn_weight, bn_bias, bn_mean, bn_var;  // [O]
+};
+
+struct ResNetBlockWeights {
+    std::vector<ConvBatchNormWeights> convs;  // conv1, conv2 (+ conv3 for bottleneck)
+    bool has_downsample = false;
+    ConvBatchNormWeights downsample;          // 1x1 conv with the block's stride, and its BN
+};
+
+struct ResNetWeights {
+    ConvBatchNormWeights stem;
+    std::vector<ResNetBlockWeights> blocks;  // all stages, in order
+    Tensor fc_weight, fc_bias;               // [K, F], [K]
+    int64_t parameters = 0;                  // trainable values (BN running statistics excluded)
+};
+
+// Reads config.json of a ResNet directory; `file` names it in errors.
+ResNetConfig parse_resnet_config(const nlohmann::json& config, const std::string& file);
+
+// Reads and checks every tensor; fills in num_channels when the config leaves it out.
+ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& config);
+
+// The fields preprocessing needs, in the ViTConfig that parse_preprocessor_config reads them from.
+ViTConfig preprocessing_fields(const ResNetConfig& config);
+
+// Without preprocessor_config.json: resize to image_size, rescale to [0, 1], and normalise with
+// torchvision's ImageNet statistics (mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225), which
+// torchvision's ResNet checkpoints expect. A gray model gets their channel averages (0.449, 0.226).
+Preprocessing default_resnet_preprocessing(const ResNetConfig& config);
+
+}  // namespace vitc

@@ -1,0 +1,238 @@
+#include "tasks/compare_html.hpp"
+
+#include <iomanip>
+#include <memory>
+#include <sstream>
+
+#include "errors.hpp"
+#include "explain/data_uri.hpp"
+#include "explain/heatmap.hpp"
+#include "explain/picture.hpp"
+#include "image/preprocess.hpp"
+#include "tasks/atomic_file.hpp"
+#include "tasks/compare_charts.hpp"
+
+namespace vitc {
+
+namespace {
+
+constexpr int kGallerySide = 176;  // pixels per picture in the gallery
+
+std::string escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+std::string number(double v, int digits) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(digits) << v;
+    return s.str();
+}
+
+std::string percent(size_t part, size_t whole) { return whole ? number(100.0 * part / whole, 1) + "%" : "-"; }
+
+std::string img(const cv::Mat& picture, const std::string& alt) {
+    return "<img src=\"" + png_data_uri(picture) + "\" alt=\"" + escape(alt) + "\">";
+}
+
+// Images worth a look first: exactly one model right, then disagreements, then the rest.
+std::vector<size_t> gallery_order(const CompareReport& r, size_t limit) {
+    std::vector<size_t> order;
+    const auto take = [&](auto wanted) {
+        for (size_t i = 0; i < r.images.size() && order.size() < limit; ++i)
+            if (r.images[i].both_ok() && wanted(r.images[i]) &&
+                std::find(order.begin(), order.end(), i) == order.end())
+                order.push_back(i);
+    };
+    take([](const ComparedImage& i) { return i.only_correct() >= 0; });
+    take([](const ComparedImage& i) { return !i.agree(); });
+    take([](const ComparedImage&) { return true; });
+    return order;
+}
+
+std::string verdict(const ComparedImage& image, const ImagePrediction& p) {
+    std::string s = escape(p.label) + " " + number(100.0 * p.probability, 1) + "%";
+    if (!image.truth.empty()) s += p.correct ? " <span class=\"ok\">&#10003;</span>" : " <span class=\"bad\">&#10007;</span>";
+    return s;
+}
+
+void models_section(std::ostream& h, const CompareReport& r) {
+    const ComparedModel &a = r.models[0], &b = r.models[1];
+    h << "<section id=\"models\"><h2>Models and cost</h2>\n<table>\n<tr><th></th><th>" << escape(a.name) << "</th><th>"
+      << escape(b.name) << "</th></tr>\n";
+    const auto row = [&](const std::string& what, const std::string& x, const std::string& y) {
+        h << "<tr><th>" << what << "</th><td>" << x << "</td><td>" << y << "</td></tr>\n";
+    };
+    row("directory", "<code>" + escape(a.directory) + "</code>", "<code>" + escape(b.directory) + "</code>");
+    row("architecture", escape(a.summary.architecture), escape(b.summary.architecture));
+    row("parameters", number(a.summary.parameters / 1e6, 3) + " M", number(b.summary.parameters / 1e6, 3) + " M");
+    row("FLOPs per image", number(a.summary.flops_per_image / 1e6, 2) + " M", number(b.summary.flops_per_image / 1e6, 2) + " M");
+    row("latency, batch 1 (median)",
+        number(a.latency.latency_ms_median, 3) + " ms <small>(" + std::to_string(a.latency.iterations) + " runs)</small>",
+        number(b.latency.latency_ms_median, 3) + " ms <small>(" + std::to_string(b.latency.iterations) + " runs)</small>");
+    row("throughput, batch " + std::to_string(a.throughput.batch), number(a.throughput.images_per_second, 0) + " images/s",
+        number(b.throughput.images_per_second, 0) + " images/s");
+    h << "</table>\n<p class=\"charts\">"
+      << img(draw_bar_chart("batch-1 latency, ms (shorter is faster)",
+                            {{a.name, a.latency.latency_ms_median, number(a.latency.latency_ms_median, 3) + " ms"},
+                             {b.name, b.latency.latency_ms_median, number(b.latency.latency_ms_median, 3) + " ms"}}),
+             "latency chart")
+      << " "
+      << img(draw_bar_chart("throughput at batch " + std::to_string(a.throughput.batch) + ", images/s (longer is faster)",
+                            {{a.name, a.throughput.images_per_second, number(a.throughput.images_per_second, 0) + " /s"},
+                             {b.name, b.throughput.images_per_second, number(b.throughput.images_per_second, 0) + " /s"}}),
+             "throughput chart")
+      << "</p>\n<p class=\"note\">Measured one model after the other in the same process, on random inputs of "
+         "each model's input size; latency is the median of the runs after warm-up.</p>\n</section>\n";
+}
+
+void accuracy_section(std::ostream& h, const CompareReport& r) {
+    const ComparedModel &a = r.models[0], &b = r.models[1];
+    h << "<section id=\"accuracy\"><h2>Predictions and accuracy</h2>\n";
+    h << "<p>Images: " << r.images.size() << "; classified by both: " << r.compared() << "; the models agree on "
+      << r.agreements() << " (" << percent(r.agreements(), r.compared()) << ").</p>\n";
+    if (!r.labelled || (!a.report.evaluated && !b.report.evaluated)) {
+        h << "<p class=\"note\">No true labels (subfolders named after the labels make a folder labelled), so no "
+             "accuracy.</p>\n</section>\n";
+        return;
+    }
+    // "-" for a model none of whose labels name the folder's classes.
+    h << "<table>\n<tr><th></th><th>" << escape(a.name) << "</th><th>" << escape(b.name) << "</th></tr>\n"
+      << "<tr><th>top-1</th><td>" << percent(a.report.top1_correct, a.report.evaluated) << "</td><td>"
+      << percent(b.report.top1_correct, b.report.evaluated) << "</td></tr>\n"
+      << "<tr><th>top-5</th><td>" << percent(a.report.top5_correct, a.report.evaluated) << "</td><td>"
+      << percent(b.report.top5_correct, b.report.evaluated) << "</td></tr>\n"
+      << "<tr><th>labelled images</th><td>" << a.report.evaluated << "</td><td>" << b.report.evaluated << "</td></tr>\n"
+      << "<tr><th colspan=\"3\">top-1 per class</th></tr>\n";
+    const std::vector<double> pa = a.per_class_accuracy(), pb = b.per_class_accuracy();
+    const std::vector<std::string>& labels = a.model->labels();
+    for (size_t k = 0; k < labels.size(); ++k) {
+        const double va = k < pa.size() ? pa[k] : -1;
+        const auto it = std::find(b.model->labels().begin(), b.model->labels().end(), labels[k]);
+        const size_t kb = it - b.model->labels().begin();
+        const double vb = kb < pb.size() ? pb[kb] : -1;
+        if (va < 0 && vb < 0) continue;
+        h << "<tr><th class=\"class\">" << escape(labels[k]) << "</th><td>" << (va < 0 ? "-" : number(100 * va, 1) + "%")
+          << "</td><td>" << (vb < 0 ? "-" : number(100 * vb, 1) + "%") << "</td></tr>\n";
+    }
+    h << "</table>\n</section>\n<section id=\"confusion\"><h2>Confusion matrices</h2>\n<p class=\"charts\">";
+    for (const ComparedModel* m : {&a, &b}) {
+        if (!m->report.evaluated) continue;
+        if (m->model->labels().size() > 60) {
+            h << "<span class=\"note\">" << escape(m->name) << ": too many classes to draw (see --format json)</span> ";
+            continue;
+        }
+        h << img(draw_confusion_matrix(m->report.confusion, m->model->labels(), m->name + " confusion matrix"),
+                 m->name + " confusion matrix")
+          << " ";
+    }
+    h << "</p>\n</section>\n";
+
+    const std::vector<size_t> single = r.single_model_correct();
+    h << "<section id=\"single-model-correct\"><h2>Exactly one model right (" << single.size() << ")</h2>\n";
+    if (!single.empty()) {
+        h << "<table>\n<tr><th>image</th><th>true</th><th>" << escape(a.name) << "</th><th>" << escape(b.name) << "</th></tr>\n";
+        for (size_t i : single) {
+            const ComparedImage& im = r.images[i];
+            h << "<tr><td><code>" << escape(im.relative) << "</code></td><td>" << escape(im.truth) << "</td><td>"
+              << verdict(im, im.models[0]) << "</td><td>" << verdict(im, im.models[1]) << "</td></tr>\n";
+        }
+        h << "</table>\n";
+    }
+    h << "</section>\n";
+}
+
+size_t gallery_section(std::ostream& h, const CompareReport& r, const DecodeLimits& limits, size_t max_pictures) {
+    h << "<section id=\"explanations\"><h2>Where the models look</h2>\n"
+         "<p class=\"note\">Input as the first model sees it; then each model's map over it (red: most evidence): "
+         "attention rollout for a ViT, the class activation map of the predicted class for a CNN. "
+         "Images exactly one model gets right come first, then disagreements.</p>\n";
+    std::array<std::unique_ptr<Explainer>, 2> explainers;
+    for (int m = 0; m < 2; ++m) {
+        try {
+            explainers[m] = std::make_unique<Explainer>(*r.models[m].model);
+        } catch (const Error& e) {
+            h << "<p class=\"note\">" << escape(r.models[m].name) << ": no explanation: " << escape(e.what()) << "</p>\n";
+        }
+    }
+    size_t drawn = 0;
+    for (size_t index : gallery_order(r, max_pictures)) {
+        const ComparedImage& image = r.images[index];
+        cv::Mat decoded;
+        try {
+            decoded = decode_image(image.path, limits);
+        } catch (const Error&) {
+            continue;  // changed since it was classified
+        }
+        std::vector<cv::Mat> panels = {input_panel(decoded, *r.models[0].model, {"input", "as " + r.models[0].name + " sees it"},
+                                                   image.truth.empty() ? "" : "true: " + image.truth, kGallerySide)};
+        for (int m = 0; m < 2; ++m) {
+            if (!explainers[m]) continue;
+            const Model& model = *r.models[m].model;
+            const Preprocessing& p = model.preprocessing();
+            std::vector<float> input(static_cast<size_t>(model.num_channels()) * p.output_height() * p.output_width());
+            preprocess_image(decoded, p, model.num_channels(), input.data());
+            const ExplainedImage e = explainers[m]->explain(input.data());
+            panels.push_back(explanation_panels(decoded, model, e, r.models[m].name, kGallerySide).front());
+        }
+        std::string tag;
+        if (image.only_correct() >= 0) tag = " <span class=\"tag\">only " + escape(r.models[image.only_correct()].name) + " right</span>";
+        else if (!image.agree()) tag = " <span class=\"tag\">disagree</span>";
+        h << "<figure>" << img(side_by_side(panels), image.relative) << "<figcaption><code>" << escape(image.relative)
+          << "</code>" << tag << "<br>" << escape(r.models[0].name) << ": " << verdict(image, image.models[0]) << " &middot; "
+          << escape(r.models[1].name) << ": " << verdict(image, image.models[1]) << "</figcaption></figure>\n";
+        ++drawn;
+    }
+    h << "</section>\n";
+    return drawn;
+}
+
+const char* kStyle = R"(body { font-family: sans-serif; margin: 2em auto; max-width: 1180px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; vertical-align: top; }
+th.class { font-weight: normal; }
+.note { color: #666; font-size: 0.9em; }
+.charts img { margin: 0 1em 1em 0; vertical-align: top; }
+figure { display: inline-block; margin: 0 1em 1.5em 0; }
+figcaption { font-size: 0.85em; }
+.ok { color: #1a7f37; } .bad { color: #c62828; }
+.tag { background: #fff3cd; padding: 0 4px; border-radius: 3px; }
+section.future { border: 2px dashed #bbb; padding: 0 1em; color: #666; }
+)";
+
+}  // namespace
+
+size_t write_compare_html(const CompareReport& report, const std::string& path, const DecodeLimits& limits,
+                          size_t max_pictures) {
+    std::ostringstream h;
+    h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vitc compare: "
+      << escape(report.models[0].name) << " vs " << escape(report.models[1].name) << "</title>\n<style>" << kStyle
+      << "</style></head>\n<body>\n<h1>" << escape(report.models[0].name) << " vs " << escape(report.models[1].name)
+      << "</h1>\n<p>Input: <code>" << escape(report.input) << "</code>. Made by <code>vitc compare</code> " << VITC_VERSION
+      << ".</p>\n";
+    accuracy_section(h, report);
+    models_section(h, report);
+    const size_t drawn = gallery_section(h, report, limits, max_pictures);
+    // Reserved: a future `vitc compare --study` fills this section (same id) with accuracy
+    // against training-set size for both models; nothing else in the page depends on it.
+    h << "<!-- BEGIN data-size-study (reserved for vitc compare --study) -->\n"
+         "<section id=\"data-size-study\" class=\"future\"><h2>Data-size study</h2>\n"
+         "<p>Not run. Reserved for a future <code>vitc compare --study</code>: both models trained on growing "
+         "fractions of the training set, test accuracy against the number of training images.</p>\n</section>\n"
+         "<!-- END data-size-study -->\n</body></html>\n";
+    AtomicFile file(path);
+    file.stream() << h.str();
+    file.commit();
+    return drawn;
+}
+
+}  // namespace vitc
