@@ -1,6 +1,8 @@
 #include "cli_common.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "errors.hpp"
@@ -42,6 +44,14 @@ std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
         runtime::set_threads(threads);
     }
     return load_model(args["model"].as<std::string>(), parse_precision(args["precision"].as<std::string>()));
+}
+
+bool is_inside(const std::string& path, const std::string& folder) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path p = fs::weakly_canonical(fs::absolute(path), ec), f = fs::weakly_canonical(fs::absolute(folder), ec);
+    const auto [fi, pi] = std::mismatch(f.begin(), f.end(), p.begin(), p.end());
+    return fi == f.end();
 }
 
 cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv) {

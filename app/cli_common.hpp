@@ -23,6 +23,10 @@ std::string default_model_dir();
 void add_image_options(cxxopts::Options& options);
 DecodeLimits decode_limits_from(const cxxopts::ParseResult& args);
 
+// True when `path` is `folder` or lies below it (symbolic links resolved): vitc never writes
+// into an input folder.
+bool is_inside(const std::string& path, const std::string& folder);
+
 // Parses argv, printing --help and exiting with 0 when asked.
 cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv);
 

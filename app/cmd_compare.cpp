@@ -20,13 +20,6 @@ namespace {
 // The bundled models sit side by side: models/fashion-vit (the default model) and models/fashion-cnn.
 std::string bundled(const char* name) { return (fs::path(VITC_DEFAULT_MODEL_DIR).parent_path() / name).string(); }
 
-bool is_inside(const fs::path& path, const fs::path& folder) {
-    std::error_code ec;
-    const fs::path p = fs::weakly_canonical(path, ec), f = fs::weakly_canonical(folder, ec);
-    const auto [fi, pi] = std::mismatch(f.begin(), f.end(), p.begin(), p.end());
-    return fi == f.end();
-}
-
 }  // namespace
 
 int compare_command(int argc, char** argv) {
@@ -60,7 +53,7 @@ int compare_command(int argc, char** argv) {
     const bool folder = fs::is_directory(input, ec);
     if (!folder && !fs::exists(input, ec)) throw Error(input + ": no such image or folder");
     const std::string out_dir = args.count("out") ? args["out"].as<std::string>() : "";
-    if (!out_dir.empty() && folder && is_inside(fs::absolute(out_dir), fs::absolute(input)))
+    if (!out_dir.empty() && folder && is_inside(out_dir, input))
         throw Error("--out " + out_dir + " is inside the input folder " + input + "; vitc never writes there");
     if (args.count("threads")) {
         if (args["threads"].as<int>() < 1) throw Error("--threads must be at least 1");

@@ -119,6 +119,11 @@ void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& 
     out << std::setprecision(2) << "accuracy on " << evaluated << " labelled images: top-1 "
         << 100.0 * top1_correct / evaluated << "%, top-5 " << 100.0 * top5_correct / evaluated << "%\n";
     out << "confusion matrix (rows: true label, columns: predicted index)\n";
+    print_confusion_matrix(out, labels, confusion);
+}
+
+void print_confusion_matrix(std::ostream& out, const std::vector<std::string>& labels,
+                            const std::vector<std::vector<size_t>>& confusion) {
     size_t width = 0;
     for (const auto& l : labels) width = std::max(width, l.size());
     out << std::setw(static_cast<int>(width) + 4) << "";

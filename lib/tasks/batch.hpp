@@ -35,6 +35,10 @@ struct BatchReport {
     nlohmann::json to_json(const std::vector<std::string>& labels) const;
 };
 
+// A labelled text table: rows are true labels, columns predicted indices.
+void print_confusion_matrix(std::ostream& out, const std::vector<std::string>& labels,
+                            const std::vector<std::vector<size_t>>& confusion);
+
 // Runs every image through the classifier, batch_size at a time, calling on_row for each image
 // in order and on_progress(done, total) after each batch. should_stop is asked before each
 // batch; when it says yes the run ends with the rows done so far.

@@ -41,18 +41,8 @@ void measure(ComparedModel& m, const CompareOptions& options) {
 }
 
 void print_confusion(std::ostream& out, const ComparedModel& m) {
-    const std::vector<std::string>& labels = m.model->labels();
     out << m.name << " confusion matrix (rows: true label, columns: predicted index)\n";
-    size_t width = 0;
-    for (const auto& l : labels) width = std::max(width, l.size());
-    out << std::setw(static_cast<int>(width) + 4) << "";
-    for (size_t j = 0; j < labels.size(); ++j) out << std::setw(6) << j;
-    out << "\n";
-    for (size_t i = 0; i < labels.size(); ++i) {
-        out << std::setw(2) << i << "  " << std::left << std::setw(static_cast<int>(width)) << labels[i] << std::right;
-        for (size_t j = 0; j < labels.size(); ++j) out << std::setw(6) << m.report.confusion[i][j];
-        out << "\n";
-    }
+    print_confusion_matrix(out, m.model->labels(), m.report.confusion);
 }
 
 nlohmann::json prediction_json(const ImagePrediction& p) {
