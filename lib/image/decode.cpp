@@ -28,7 +28,10 @@ public:
         saved_ = file_ ? ::dup(STDERR_FILENO) : -1;
         if (saved_ >= 0) ::dup2(::fileno(file_), STDERR_FILENO);
     }
-    ~StderrCapture() { restore(); }
+    ~StderrCapture() {
+        restore();
+        if (file_) std::fclose(file_);
+    }
 
     // What was printed, as one line.
     std::string text() {
