@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ clang pkg-config python3 libopencv-dev libdnnl-dev libcxxopts-dev nlohmann-json3-dev catch2)
+packages=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config python3 libopencv-dev libdnnl-dev libcxxopts-dev nlohmann-json3-dev catch2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
