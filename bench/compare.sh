@@ -15,9 +15,10 @@ ONNX=${TMPDIR:-/tmp}/vitc_vit_b_16.onnx
 scripts/bootstrap.sh >/dev/null
 # Reference implementations (benchmark only; the product needs neither).
 need=()
-for p in python3-torch python3-torchvision libopenblas0-pthread nodejs npm; do
+for p in python3-torch python3-torchvision libopenblas0-pthread; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
