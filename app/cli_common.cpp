@@ -20,7 +20,7 @@ void add_model_options(cxxopts::Options& options) {
         ("m,model", "model directory (config.json, model.safetensors, optional preprocessor_config.json)",
          cxxopts::value<std::string>()->default_value(default_model_dir()))
         ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>())
-        ("p,precision", "matmul precision: f32, or bf16 (f32 accumulation, LayerNorm and softmax statistics)",
+        ("p,precision", "matmul precision: f32; bf16 (f32 accumulation, LayerNorm and softmax statistics); int8 (weights\n      per output channel, inputs per tensor at run time; ViT only)",
          cxxopts::value<std::string>()->default_value("f32"));
 }
 

@@ -38,7 +38,9 @@ std::vector<int> parse_batches(const std::string& text) {
 int bench_command(int argc, char** argv) {
     cxxopts::Options options("vitc bench",
                              "Benchmark a model: median latency (p10-p90), throughput, achieved GFLOP/s and its\n"
-                             "  fraction of a large oneDNN matmul's GFLOP/s measured in the same run, and memory.");
+                             "  fraction of a large oneDNN matmul's GFLOP/s measured in the same run (int8: GOP/s),\n"
+                             "  and memory: the weights as loaded, each session's activation buffers, and the process's\n"
+                             "  peak resident size while that batch size ran.");
     options.add_options()
         ("m,model", "model directory (default: --arch)", cxxopts::value<std::string>())
         ("a,arch", "random-weight standard model: vit-ti16, vit-s16, vit-b16, vit-b32, vit-l16",
@@ -46,7 +48,7 @@ int bench_command(int argc, char** argv) {
         ("image-size", "input size for --arch", cxxopts::value<int>()->default_value("224"))
         ("patch-size", "patch size for --arch (default: the architecture's)", cxxopts::value<int>()->default_value("0"))
         ("b,batch", "batch sizes, comma separated", cxxopts::value<std::string>()->default_value("1"))
-        ("p,precision", "f32 or bf16", cxxopts::value<std::string>()->default_value("f32"))
+        ("p,precision", "f32, bf16 or int8", cxxopts::value<std::string>()->default_value("f32"))
         ("t,threads", "threads (default: all cores)", cxxopts::value<int>())
         ("n,iterations", "timed runs per batch size", cxxopts::value<int>()->default_value("20"))
         ("warmup", "untimed runs first", cxxopts::value<int>()->default_value("3"))
@@ -82,6 +84,7 @@ int bench_command(int argc, char** argv) {
                                   {"precision", precision_name(precision)},
                                   {"parameters", summary.parameters},
                                   {"flops_per_image", summary.flops_per_image},
+                                  {"resident_before_loading_mb", rss_start},
                                   {"weights_resident_mb", weights_mb},
                                   {"matmul_peak_gflops", peak},
                                   {"results", nlohmann::json::array()}};
@@ -89,8 +92,9 @@ int bench_command(int argc, char** argv) {
         std::cout << name << " (" << summary.architecture << "), " << precision_name(precision) << ", "
                   << summary.parameters / 1e6 << " M parameters, " << summary.flops_per_image / 1e9
                   << " GFLOP/image\nmatmul peak (2048^3, same run): " << std::fixed << std::setprecision(1) << peak
-                  << " GFLOP/s; weights resident: " << weights_mb << " MiB\n"
-                  << " batch   median ms   p10-p90 ms      images/s   GFLOP/s  of peak   peak RSS MiB\n";
+                  << " GFLOP/s\nmemory: process before loading " << rss_start << " MiB, weights resident "
+                  << weights_mb << " MiB (" << precision_name(precision) << ")\n"
+                  << " batch   median ms   p10-p90 ms      images/s   GFLOP/s  of peak  buffers MiB  peak RSS MiB\n";
     for (int batch : parse_batches(args["batch"].as<std::string>())) {
         const BenchmarkResult r = benchmark_model(*model, name, batch, iterations, warmup);
         const double fraction = peak > 0 ? r.gflops / peak : 0;
@@ -103,13 +107,14 @@ int bench_command(int argc, char** argv) {
                                   {"gflops", r.gflops},
                                   {"fraction_of_peak", fraction},
                                   {"session_setup_ms", r.session_setup_ms},
+                                  {"buffers_mb", r.buffers_mb},
                                   {"peak_resident_mb", r.peak_resident_mb}});
         if (format == "text")
             std::cout << std::setw(6) << batch << std::setw(12) << std::setprecision(2) << r.latency_ms_median
                       << std::setw(8) << r.latency_ms_p10 << "-" << std::left << std::setw(8) << r.latency_ms_p90
                       << std::right << std::setw(10) << std::setprecision(1) << r.images_per_second << std::setw(10)
-                      << r.gflops << std::setw(8) << std::setprecision(0) << 100 * fraction << "%" << std::setw(14)
-                      << r.peak_resident_mb << "\n";
+                      << r.gflops << std::setw(8) << std::setprecision(0) << 100 * fraction << "%" << std::setw(13)
+                      << std::setprecision(1) << r.buffers_mb << std::setw(14) << r.peak_resident_mb << "\n";
     }
     if (format == "json") std::cout << out.dump(2) << std::endl;
     return 0;

@@ -26,6 +26,8 @@ public:
     virtual ~Session() = default;
     // images: [batch, C, H, W] preprocessed; logits: [batch, classes].
     virtual void run(const float* images, float* logits) = 0;
+    // Bytes of the activation buffers and scratchpad this session allocated (not the weights).
+    virtual int64_t buffer_bytes() const = 0;
 };
 
 class Model {

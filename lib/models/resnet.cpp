@@ -105,6 +105,7 @@ class ResNetSession : public Session, public FeatureMapProbe {
 public:
     ResNetSession(const ResNetModel& model, int batch, int height, int width);
     void run(const float* images, float* logits) override;
+    int64_t buffer_bytes() const override;
 
     FeatureMapShape feature_shape() const override { return {N, F, feature_h, feature_w}; }
     void copy_features(float* out) override;
@@ -289,6 +290,14 @@ ResNetSession::ResNetSession(const ResNetModel& model, int batch, int height, in
     scratchpad_ = memory(memory::desc({static_cast<int64_t>(scratchpad_bytes_)}, memory::data_type::u8, memory::format_tag::a),
                          engine);
     for (auto& step : steps_) step.second.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_);
+}
+
+int64_t ResNetSession::buffer_bytes() const {
+    size_t bytes = scratchpad_.get_desc().get_size() + logits_.get_desc().get_size() +
+                   features_plain_.get_desc().get_size();
+    for (const memory& slot : slots_) bytes += slot.get_desc().get_size();
+    for (const memory& weights : own_weights_) bytes += weights.get_desc().get_size();  // reordered per session
+    return static_cast<int64_t>(bytes);
 }
 
 void ResNetSession::run(const float* images, float* logits) {

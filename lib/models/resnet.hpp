@@ -20,7 +20,7 @@
 
 #include "io/resnet_weights.hpp"
 #include "models/model.hpp"
-#include "runtime/dnnl_helpers.hpp"
+#include "runtime/linear.hpp"
 
 namespace vitc {
 

@@ -17,15 +17,15 @@ constexpr Shape kShapes[] = {
     {"vit-b32", 768, 12, 12, 32}, {"vit-l16", 1024, 24, 16, 16},
 };
 
-Tensor random_tensor(std::vector<int64_t> shape, std::mt19937& rng, float std, float mean = 0.0f) {
+}  // namespace
+
+Tensor random_tensor(std::vector<int64_t> shape, std::mt19937& rng, float std_dev, float mean) {
     Tensor t{std::move(shape), {}};
-    std::normal_distribution<float> normal(mean, std);
+    std::normal_distribution<float> normal(mean, std_dev);
     t.values.resize(static_cast<size_t>(t.numel()));
     for (float& v : t.values) v = normal(rng);
     return t;
 }
-
-}  // namespace
 
 std::vector<std::string> standard_vit_names() {
     std::vector<std::string> names;

@@ -42,19 +42,20 @@ dnnl::post_ops gelu() {  // exact GELU, x * Phi(x)
 }
 
 // The forward pass for `batch` images of height x width. Everything is built in the
-// constructor; run() only patchifies and executes.
+// constructor, argument lists included; run() only patchifies and executes.
 class ViTSession : public Session, public AttentionProbe {
 public:
     ViTSession(const ViTModel& model, int batch, int height, int width);
     void run(const float* images, float* logits) override;
     void observe_attention(AttentionObserver observer) override { attention_observer_ = std::move(observer); }
+    int64_t buffer_bytes() const override { return buffer_bytes_; }
 
 private:
-    void execute(const dnnl::primitive& primitive, Args args);
+    void linear(runtime::LinearLayer& layer, const memory& src, const runtime::LinearWeights& w, const memory& dst);
     void assemble_tokens();
     void attention(const ViTBlockParameters& block);
     void mlp(const ViTBlockParameters& block);
-    void layer_norm(const memory& src, const memory& dst, const memory& scale, const memory& shift);
+    void layer_norm(const memory& scale, const memory& shift);  // normed = LN(x)
     void pool();
 
     const ViTModel& model_;
@@ -67,25 +68,30 @@ private:
     memory patches_;       // [N * patches, C*P*P]
     memory patch_tokens_;  // [N * patches, D]
     memory x_;             // [N * T, D] the residual stream
-    // Buffers marked (m) hold matmul inputs, in the model's precision (f32 or bf16).
+    // Buffers marked (a) hold activations between matmuls: bf16 in bf16 mode, else f32 (int8
+    // quantises inside each Linear layer).
     memory normed_;        // [N * T, D] LayerNorm output, f32
-    memory normed_m_;      // (m) the same values converted; normed_ itself in f32 mode
-    memory qkv_;           // (m) [N * T, 3D]
+    memory normed_a_;      // (a) the same values converted; normed_ itself unless bf16
+    memory qkv_;           // (a) [N * T, 3D]
     memory queries_, keys_transposed_, values_;  // views of qkv_ per head: [N, H, T, Dh], [N, H, Dh, T]
     memory scores_;        // [N, H, T, T] f32
-    memory probabilities_; // (m) softmax(scores); scores_ itself in f32 mode
-    memory context_;       // (m) [N * T, D]; context_heads_ is the same buffer as [N, H, T, Dh]
+    memory probabilities_; // (a) softmax(scores); scores_ itself unless bf16
+    memory context_;       // (a) [N * T, D]; context_heads_ is the same buffer as [N, H, T, Dh]
     memory context_heads_;
-    memory hidden_;        // (m) [N * T, M]
+    memory hidden_;        // (a) [N * T, M]
     memory pooled_;        // [N, D]
     memory logits_;        // [N, K]
     memory scratchpad_;
 
-    dnnl::matmul patch_embed_, qkv_proj_, attention_scores_, attention_context_, out_proj_, fc1_, fc2_, head_;
+    runtime::LinearLayer patch_embed_, qkv_proj_, out_proj_, fc1_, fc2_, head_;
+    dnnl::matmul attention_scores_, attention_context_;
     dnnl::layer_normalization_forward token_norm_;
     dnnl::softmax_v2_forward softmax_;
-    dnnl::reorder to_matmul_type_;  // normed_ -> normed_m_ (bf16 only)
+    dnnl::reorder to_activation_type_;  // normed_ -> normed_a_ (bf16 only)
     bool converts_ = false;
+    int64_t buffer_bytes_ = 0;
+    // Each primitive's arguments, built once; per call only LayerNorm's scale and shift change.
+    Args norm_args_, convert_args_, scores_args_, softmax_args_, context_args_;
 };
 
 ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
@@ -110,83 +116,96 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     position_ = model.position_embedding(static_cast<int>(grid_h), static_cast<int>(grid_w));
 
     const auto& engine = runtime::cpu_engine();
-    const auto m = matmul_data_type(model.precision()), f32 = memory::data_type::f32;
-    converts_ = m != f32;
-    size_t scratchpad_bytes = 0;
-    auto track = [&](auto pd) {
-        scratchpad_bytes = std::max(scratchpad_bytes, pd.scratchpad_desc().get_size());
-        return pd;
-    };
+    const auto a = activation_data_type(model.precision()), f32 = memory::data_type::f32;
+    converts_ = a != f32;
 
     // Patch embedding and the Linear layers: rows are tokens of all images.
-    const auto patch_pd = track(runtime::linear_primitive_desc(N * patches, model.patch_embedding()));
     const ViTBlockParameters& b0 = model.blocks().front();
-    const auto qkv_pd = track(runtime::linear_primitive_desc(N * T, b0.qkv, dnnl::post_ops(), m));
-    const auto out_proj_pd = track(runtime::linear_primitive_desc(N * T, b0.proj, residual_add()));
-    const auto fc1_pd = track(runtime::linear_primitive_desc(N * T, b0.fc1, gelu(), m));
-    const auto fc2_pd = track(runtime::linear_primitive_desc(N * T, b0.fc2, residual_add()));
-    const auto head_pd = track(runtime::linear_primitive_desc(N, model.head()));
+    patch_embed_ = runtime::LinearLayer(N * patches, model.patch_embedding());
+    qkv_proj_ = runtime::LinearLayer(N * T, b0.qkv, dnnl::post_ops(), a);
+    out_proj_ = runtime::LinearLayer(N * T, b0.proj, residual_add());
+    fc1_ = runtime::LinearLayer(N * T, b0.fc1, gelu(), a);
+    fc2_ = runtime::LinearLayer(N * T, b0.fc2, residual_add());
+    head_ = runtime::LinearLayer(N, model.head());
 
     // Attention as batched matmuls over (image, head), reading Q, K, V in place from the qkv
     // buffer [N*T, 3D]: head h of Q is columns h*Dh..h*Dh+Dh-1, K follows at +D, V at +2D.
-    const memory::desc q_desc = strided_desc({N, H, T, Dh}, {T * 3 * D, Dh, 3 * D, 1}, m);
-    const memory::desc kt_desc = strided_desc({N, H, Dh, T}, {T * 3 * D, Dh, 1, 3 * D}, m);
+    const memory::desc q_desc = strided_desc({N, H, T, Dh}, {T * 3 * D, Dh, 3 * D, 1}, a);
+    const memory::desc kt_desc = strided_desc({N, H, Dh, T}, {T * 3 * D, Dh, 1, 3 * D}, a);
     const memory::desc scores_desc = plain_desc({N, H, T, T});
-    const memory::desc probabilities_desc = plain_desc({N, H, T, T}, m);
-    const memory::desc context_desc = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1}, m);
-    const auto scores_pd = track(dnnl::matmul::primitive_desc(
+    const memory::desc probabilities_desc = plain_desc({N, H, T, T}, a);
+    const memory::desc context_desc = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1}, a);
+    const auto scores_pd = dnnl::matmul::primitive_desc(
         dnnl::matmul::desc(q_desc, kt_desc, scores_desc),
-        runtime::user_scratchpad_attr(dnnl::post_ops(), 1.0f / std::sqrt(static_cast<float>(Dh))), engine));
-    const auto context_pd = track(dnnl::matmul::primitive_desc(
-        dnnl::matmul::desc(probabilities_desc, q_desc, context_desc), runtime::user_scratchpad_attr(), engine));
-    const auto softmax_pd = track(dnnl::softmax_v2_forward::primitive_desc(
+        runtime::user_scratchpad_attr(dnnl::post_ops(), 1.0f / std::sqrt(static_cast<float>(Dh))), engine);
+    const auto context_pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_desc, q_desc, context_desc),
+                                                         runtime::user_scratchpad_attr(), engine);
+    const auto softmax_pd = dnnl::softmax_v2_forward::primitive_desc(
         dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
                                        scores_desc, probabilities_desc, 3),
-        runtime::user_scratchpad_attr(), engine));
-    const auto norm_pd = track(dnnl::layer_normalization_forward::primitive_desc(
+        runtime::user_scratchpad_attr(), engine);
+    const auto norm_pd = dnnl::layer_normalization_forward::primitive_desc(
         dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, plain_desc({N * T, D}),
                                                 cfg.layer_norm_eps,
                                                 dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
-        runtime::user_scratchpad_attr(), engine));
-
-    patch_embed_ = dnnl::matmul(patch_pd);
-    qkv_proj_ = dnnl::matmul(qkv_pd);
-    out_proj_ = dnnl::matmul(out_proj_pd);
-    fc1_ = dnnl::matmul(fc1_pd);
-    fc2_ = dnnl::matmul(fc2_pd);
-    head_ = dnnl::matmul(head_pd);
+        runtime::user_scratchpad_attr(), engine);
     attention_scores_ = dnnl::matmul(scores_pd);
     attention_context_ = dnnl::matmul(context_pd);
     softmax_ = dnnl::softmax_v2_forward(softmax_pd);
     token_norm_ = dnnl::layer_normalization_forward(norm_pd);
 
+    // One scratchpad, big enough for every primitive (they run one at a time).
+    size_t scratchpad_bytes = 0;
+    for (size_t bytes : {patch_embed_.scratchpad_bytes(), qkv_proj_.scratchpad_bytes(), out_proj_.scratchpad_bytes(),
+                         fc1_.scratchpad_bytes(), fc2_.scratchpad_bytes(), head_.scratchpad_bytes(),
+                         scores_pd.scratchpad_desc().get_size(), context_pd.scratchpad_desc().get_size(),
+                         softmax_pd.scratchpad_desc().get_size(), norm_pd.scratchpad_desc().get_size()})
+        scratchpad_bytes = std::max(scratchpad_bytes, bytes);
+
     patches_ = memory(plain_desc({N * patches, C * P * P}), engine);
     patch_tokens_ = memory(plain_desc({N * patches, D}), engine);
     x_ = memory(plain_desc({N * T, D}), engine);
     normed_ = memory(plain_desc({N * T, D}), engine);
-    normed_m_ = converts_ ? memory(plain_desc({N * T, D}, m), engine) : normed_;
-    if (converts_) to_matmul_type_ = dnnl::reorder(normed_, normed_m_);
-    qkv_ = memory(plain_desc({N * T, 3 * D}, m), engine);
+    normed_a_ = converts_ ? memory(plain_desc({N * T, D}, a), engine) : normed_;
+    if (converts_) to_activation_type_ = dnnl::reorder(normed_, normed_a_);
+    qkv_ = memory(plain_desc({N * T, 3 * D}, a), engine);
     // Q, K and V start D and 2D elements into each row of qkv_.
     char* qkv = static_cast<char*>(qkv_.get_data_handle());
-    const size_t element = memory::data_type_size(m);
+    const size_t element = memory::data_type_size(a);
     queries_ = memory(q_desc, engine, qkv);
     keys_transposed_ = memory(kt_desc, engine, qkv + D * element);
     values_ = memory(q_desc, engine, qkv + 2 * D * element);
     scores_ = memory(scores_desc, engine);
     probabilities_ = converts_ ? memory(probabilities_desc, engine) : scores_;
-    context_ = memory(plain_desc({N * T, D}, m), engine);
+    context_ = memory(plain_desc({N * T, D}, a), engine);
     context_heads_ = memory(context_desc, engine, context_.get_data_handle());
-    hidden_ = memory(plain_desc({N * T, M}, m), engine);
+    hidden_ = memory(plain_desc({N * T, M}, a), engine);
     pooled_ = memory(plain_desc({N, D}), engine);
     logits_ = memory(plain_desc({N, K}), engine);
     scratchpad_ = memory(memory::desc({static_cast<int64_t>(scratchpad_bytes)}, memory::data_type::u8, memory::format_tag::a),
                          engine);
+
+    norm_args_ = {{DNNL_ARG_SRC, x_}, {DNNL_ARG_DST, normed_}, {DNNL_ARG_SCALE, model.norm_scale()},
+                  {DNNL_ARG_SHIFT, model.norm_shift()}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+    convert_args_ = {{DNNL_ARG_FROM, normed_}, {DNNL_ARG_TO, normed_a_}};
+    scores_args_ = {{DNNL_ARG_SRC, queries_}, {DNNL_ARG_WEIGHTS, keys_transposed_}, {DNNL_ARG_DST, scores_},
+                    {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+    softmax_args_ = {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_DST, probabilities_}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+    context_args_ = {{DNNL_ARG_SRC, probabilities_}, {DNNL_ARG_WEIGHTS, values_}, {DNNL_ARG_DST, context_heads_},
+                     {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+
+    buffer_bytes_ = static_cast<int64_t>(position_.size() * sizeof(float));
+    for (const memory* owned : {&patches_, &patch_tokens_, &x_, &normed_, &qkv_, &scores_, &context_, &hidden_, &pooled_,
+                                &logits_, &scratchpad_})
+        buffer_bytes_ += owned->get_desc().get_size();
+    if (converts_) buffer_bytes_ += normed_a_.get_desc().get_size() + probabilities_.get_desc().get_size();
+    for (const auto* layer : {&patch_embed_, &qkv_proj_, &out_proj_, &fc1_, &fc2_, &head_})
+        buffer_bytes_ += layer->buffer_bytes();
 }
 
-void ViTSession::execute(const dnnl::primitive& primitive, Args args) {
-    args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_);
-    primitive.execute(stream_, args);
+void ViTSession::linear(runtime::LinearLayer& layer, const memory& src, const runtime::LinearWeights& w,
+                        const memory& dst) {
+    layer.run(stream_, src, w, dst, scratchpad_);
 }
 
 void ViTSession::run(const float* images, float* logits) {
@@ -196,23 +215,19 @@ void ViTSession::run(const float* images, float* logits) {
         patchify(images + n * image_size, static_cast<int>(C), static_cast<int>(grid_h * P), static_cast<int>(grid_w * P),
                  static_cast<int>(P), patch_data + n * patch_values);
 
-    const auto& embed = model_.patch_embedding();
-    execute(patch_embed_, {{DNNL_ARG_SRC, patches_}, {DNNL_ARG_WEIGHTS, embed.weights},
-                           {DNNL_ARG_BIAS, embed.bias}, {DNNL_ARG_DST, patch_tokens_}});
+    linear(patch_embed_, patches_, model_.patch_embedding(), patch_tokens_);
     assemble_tokens();
 
     for (const ViTBlockParameters& block : model_.blocks()) {
-        layer_norm(x_, normed_, block.ln1_scale, block.ln1_shift);
+        layer_norm(block.ln1_scale, block.ln1_shift);
         attention(block);  // x += proj(attention(normed))
-        layer_norm(x_, normed_, block.ln2_scale, block.ln2_shift);
+        layer_norm(block.ln2_scale, block.ln2_shift);
         mlp(block);        // x += fc2(gelu(fc1(normed)))
     }
 
-    layer_norm(x_, normed_, model_.norm_scale(), model_.norm_shift());
+    layer_norm(model_.norm_scale(), model_.norm_shift());
     pool();
-    const auto& head = model_.head();
-    execute(head_, {{DNNL_ARG_SRC, pooled_}, {DNNL_ARG_WEIGHTS, head.weights}, {DNNL_ARG_BIAS, head.bias},
-                    {DNNL_ARG_DST, logits_}});
+    linear(head_, pooled_, model_.head(), logits_);
     stream_.wait();
     std::memcpy(logits, logits_.get_data_handle(), N * K * sizeof(float));
 }
@@ -231,10 +246,12 @@ void ViTSession::assemble_tokens() {
     }
 }
 
-// dst = LayerNorm(src), in f32, then converted for the matmuls that read it (bf16 mode).
-void ViTSession::layer_norm(const memory& src, const memory& dst, const memory& scale, const memory& shift) {
-    execute(token_norm_, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, scale}, {DNNL_ARG_SHIFT, shift}});
-    if (converts_) to_matmul_type_.execute(stream_, {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, normed_m_}});
+// normed = LayerNorm(x), in f32, then converted for the matmuls that read it (bf16 mode).
+void ViTSession::layer_norm(const memory& scale, const memory& shift) {
+    norm_args_[DNNL_ARG_SCALE] = scale;
+    norm_args_[DNNL_ARG_SHIFT] = shift;
+    token_norm_.execute(stream_, norm_args_);
+    if (converts_) to_activation_type_.execute(stream_, convert_args_);
 }
 
 // Multi-head self-attention on the normalised tokens, added to the residual stream:
@@ -243,25 +260,21 @@ void ViTSession::layer_norm(const memory& src, const memory& dst, const memory& 
 //   context = softmax(scores) V         written back as [N*T, D], heads side by side
 //   x      += context W_o^T + b_o
 void ViTSession::attention(const ViTBlockParameters& block) {
-    execute(qkv_proj_, {{DNNL_ARG_SRC, normed_m_}, {DNNL_ARG_WEIGHTS, block.qkv.weights},
-                        {DNNL_ARG_BIAS, block.qkv.bias}, {DNNL_ARG_DST, qkv_}});
-    execute(attention_scores_, {{DNNL_ARG_SRC, queries_}, {DNNL_ARG_WEIGHTS, keys_transposed_}, {DNNL_ARG_DST, scores_}});
-    execute(softmax_, {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_DST, probabilities_}});
+    linear(qkv_proj_, normed_a_, block.qkv, qkv_);
+    attention_scores_.execute(stream_, scores_args_);  // queries_ x keys_transposed_ / sqrt(Dh) -> scores_
+    softmax_.execute(stream_, softmax_args_);          // scores_ -> probabilities_
     if (attention_observer_) {  // explain/: attention rollout reads every layer's probabilities
         stream_.wait();
         attention_observer_(static_cast<int>(&block - model_.blocks().data()), probabilities_);
     }
-    execute(attention_context_, {{DNNL_ARG_SRC, probabilities_}, {DNNL_ARG_WEIGHTS, values_}, {DNNL_ARG_DST, context_heads_}});
-    execute(out_proj_, {{DNNL_ARG_SRC, context_}, {DNNL_ARG_WEIGHTS, block.proj.weights},
-                        {DNNL_ARG_BIAS, block.proj.bias}, {DNNL_ARG_DST, x_}});
+    attention_context_.execute(stream_, context_args_);  // probabilities_ x values_ -> context_heads_
+    linear(out_proj_, context_, block.proj, x_);
 }
 
 //   x += fc2(GELU(fc1(normed)))
 void ViTSession::mlp(const ViTBlockParameters& block) {
-    execute(fc1_, {{DNNL_ARG_SRC, normed_m_}, {DNNL_ARG_WEIGHTS, block.fc1.weights}, {DNNL_ARG_BIAS, block.fc1.bias},
-                   {DNNL_ARG_DST, hidden_}});
-    execute(fc2_, {{DNNL_ARG_SRC, hidden_}, {DNNL_ARG_WEIGHTS, block.fc2.weights}, {DNNL_ARG_BIAS, block.fc2.bias},
-                   {DNNL_ARG_DST, x_}});
+    linear(fc1_, normed_a_, block.fc1, hidden_);
+    linear(fc2_, hidden_, block.fc2, x_);
 }
 
 // pooled[n] = the class token of image n, or the mean of its patch tokens.
@@ -306,7 +319,7 @@ ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme s
         b.ln1_shift = vector_memory(w.ln1_bias);
         b.ln2_scale = vector_memory(w.ln2_weight);
         b.ln2_shift = vector_memory(w.ln2_bias);
-        const auto type = matmul_data_type(precision);
+        const auto type = weight_data_type(precision);
         b.qkv = runtime::prepare_linear(w.qkv_weight, w.qkv_bias, type);
         b.proj = runtime::prepare_linear(w.proj_weight, w.proj_bias, type);
         b.fc1 = runtime::prepare_linear(w.fc1_weight, w.fc1_bias, type);

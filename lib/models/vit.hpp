@@ -16,7 +16,7 @@
 #include "io/weight_names.hpp"
 #include "models/model.hpp"
 #include "models/vit_weights.hpp"
-#include "runtime/dnnl_helpers.hpp"
+#include "runtime/linear.hpp"
 #include "runtime/precision.hpp"
 
 namespace vitc {
@@ -29,8 +29,8 @@ struct ViTBlockParameters {
 
 class ViTModel : public Model {
 public:
-    // precision: the format of the transformer blocks' matmul inputs (the patch embedding and the
-    // head, under 1% of the work, stay f32).
+    // precision: the format of the transformer blocks' matmuls (see runtime/precision.hpp; the
+    // patch embedding and the head, under 1% of the work, stay f32).
     ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme scheme, const ViTWeights& weights,
              Precision precision = Precision::F32);
 

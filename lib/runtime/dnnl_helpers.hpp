@@ -1,6 +1,5 @@
 #pragma once
-// The only place (with the models' primitive wiring) that speaks oneDNN: the engine, memory
-// descriptors, and Linear-layer weights prepared once in the layout the matmul asks for.
+// oneDNN basics shared by the runtime: the engine, memory descriptors, attributes.
 #include <dnnl.hpp>
 #include <unordered_map>
 
@@ -23,23 +22,6 @@ dnnl::memory::desc strided_desc(const dims& shape, const dims& strides, data_typ
 
 // A copy of `values` in a fresh plain f32 memory of the given shape.
 dnnl::memory copy_to_memory(const std::vector<float>& values, const dims& shape);
-
-// A Linear layer y = x W^T + b with W [out, in] as PyTorch stores it. The weights are converted
-// to `type` and reordered, once, into the layout oneDNN's matmul picks for them (format_tag::any).
-struct LinearWeights {
-    int64_t in = 0, out = 0;
-    data_type type = data_type::f32;  // of the weights and of the input rows
-    dnnl::memory weights;             // logical [in, out]
-    dnnl::memory bias;                // [1, out], f32
-};
-LinearWeights prepare_linear(const Tensor& weight, const Tensor& bias, data_type type = data_type::f32);
-
-// Matmul for `rows` x in -> rows x out with the prepared weights, bias and `post_ops`; the input
-// has the weights' type, the output `dst_type`. Scratchpad is user-managed: the caller provides
-// one buffer big enough for every primitive.
-dnnl::matmul::primitive_desc linear_primitive_desc(int64_t rows, const LinearWeights& w,
-                                                   const dnnl::post_ops& post_ops = dnnl::post_ops(),
-                                                   data_type dst_type = data_type::f32);
 
 // Attributes with user scratchpad mode (and optional post-ops / output scale).
 dnnl::primitive_attr user_scratchpad_attr(const dnnl::post_ops& post_ops = dnnl::post_ops(), float output_scale = 1.0f);

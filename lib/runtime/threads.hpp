@@ -1,8 +1,19 @@
 #pragma once
-// How many threads oneDNN's primitives use.
+// How many threads oneDNN's primitives use, and a parallel loop on the same thread team.
+#include <cstdint>
+#include <functional>
+
 namespace vitc::runtime {
 
 // Sets the OpenMP thread count of the runtime Debian's oneDNN is built with (libgomp).
 void set_threads(int threads);
+
+// Splits [0, count) into one contiguous range per thread of oneDNN's OpenMP team and calls
+// body(thread, begin, end) on each, concurrently (thread < max_threads()). For the few light
+// passes that are not oneDNN primitives (int8's max-abs scan). Small counts run on the caller.
+void parallel_ranges(int64_t count, const std::function<void(int thread, int64_t begin, int64_t end)>& body);
+
+// The size of oneDNN's thread team (at most --threads).
+int max_threads();
 
 }  // namespace vitc::runtime

@@ -34,6 +34,13 @@ double percentile(std::vector<double> values, double q) {
 double resident_mb() { return status_field_mb("VmRSS:"); }
 double peak_resident_mb() { return status_field_mb("VmHWM:"); }
 
+bool reset_peak_resident() {
+    std::ofstream clear_refs("/proc/self/clear_refs");
+    clear_refs << "5";
+    clear_refs.flush();
+    return static_cast<bool>(clear_refs);
+}
+
 BenchmarkResult benchmark_model(const Model& model, const std::string& name, int batch, int iterations,
                                 int warmup) {
     using Clock = std::chrono::steady_clock;
@@ -43,6 +50,7 @@ BenchmarkResult benchmark_model(const Model& model, const std::string& name, int
     r.iterations = iterations;
     r.flops_per_image = model.summary().flops_per_image;
     r.resident_mb_before_session = resident_mb();
+    reset_peak_resident();
 
     const int h = model.preprocessing().output_height(), w = model.preprocessing().output_width();
     std::vector<float> images(static_cast<size_t>(batch) * model.num_channels() * h * w);
@@ -54,6 +62,7 @@ BenchmarkResult benchmark_model(const Model& model, const std::string& name, int
     const auto setup_start = Clock::now();
     auto session = model.create_session(batch, h, w);
     r.session_setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - setup_start).count();
+    r.buffers_mb = static_cast<double>(session->buffer_bytes()) / (1024.0 * 1024.0);
     for (int i = 0; i < warmup; ++i) session->run(images.data(), logits.data());
     std::vector<double> ms;
     for (int i = 0; i < iterations; ++i) {

@@ -18,8 +18,11 @@ struct BenchmarkResult {
     int64_t flops_per_image = 0;
     double gflops = 0;  // achieved, at the median latency
     double session_setup_ms = 0;
+    double buffers_mb = 0;                  // the session's activation buffers and scratchpad
     double resident_mb_before_session = 0;  // after loading the weights
-    double peak_resident_mb = 0;            // process high-water mark after the runs
+    // Process high-water mark from creating the session to the end of the runs (the mark is
+    // reset first where the kernel allows, so the transient peak of loading is not counted).
+    double peak_resident_mb = 0;
 };
 
 BenchmarkResult benchmark_model(const Model& model, const std::string& name, int batch, int iterations,
@@ -28,5 +31,8 @@ BenchmarkResult benchmark_model(const Model& model, const std::string& name, int
 // Current and peak resident set size of this process, in MiB (from /proc/self/status).
 double resident_mb();
 double peak_resident_mb();
+// Resets the high-water mark to the current resident size (Linux /proc/self/clear_refs);
+// false where that is not allowed.
+bool reset_peak_resident();
 
 }  // namespace vitc

@@ -1,0 +1,62 @@
+#include "runtime/quantize.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/dnnl_helpers.hpp"
+#include "runtime/threads.hpp"
+
+namespace vitc::runtime {
+
+float symmetric_scale(float max_abs) { return max_abs > 0 && std::isfinite(max_abs) ? max_abs / 127.0f : 1.0f; }
+
+RowQuantized quantize_rows(const Tensor& weight) {
+    const int64_t rows = weight.dim(0), cols = weight.numel() / rows;
+    RowQuantized q;
+    q.values.resize(static_cast<size_t>(weight.numel()));
+    q.scales.resize(static_cast<size_t>(rows));
+    for (int64_t n = 0; n < rows; ++n) {
+        const float* row = weight.values.data() + n * cols;
+        float largest = 0;
+        for (int64_t k = 0; k < cols; ++k) largest = std::max(largest, std::fabs(row[k]));
+        const float scale = symmetric_scale(largest);
+        q.scales[n] = scale;
+        for (int64_t k = 0; k < cols; ++k)
+            q.values[n * cols + k] = static_cast<int8_t>(std::clamp(std::nearbyint(row[k] / scale), -127.0f, 127.0f));
+    }
+    return q;
+}
+
+float max_abs(const float* values, int64_t count) {
+    std::vector<float> partial(static_cast<size_t>(max_threads()), 0.0f);
+    parallel_ranges(count, [&](int thread, int64_t begin, int64_t end) {
+        float m = 0;
+#pragma omp simd reduction(max : m)
+        for (int64_t i = begin; i < end; ++i) m = std::max(m, std::fabs(values[i]));
+        partial[thread] = m;
+    });
+    return *std::max_element(partial.begin(), partial.end());
+}
+
+DynamicQuantizer::DynamicQuantizer(const dnnl::memory::desc& source) {
+    const auto& engine = cpu_engine();
+    quantized_ = dnnl::memory(plain_desc(source.dims(), dnnl::memory::data_type::s8), engine);
+    inverse_scale_ = dnnl::memory(plain_desc({1}), engine);
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+    reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine, source, engine, quantized_.get_desc(), attr));
+    args_ = {{DNNL_ARG_TO, quantized_}, {DNNL_ARG_ATTR_OUTPUT_SCALES, inverse_scale_}};
+}
+
+float DynamicQuantizer::run(dnnl::stream& stream, const dnnl::memory& source) {
+    stream.wait();
+    // The source is a dense f32 buffer (plain_desc), so its bytes are its values.
+    const int64_t count = static_cast<int64_t>(source.get_desc().get_size() / sizeof(float));
+    const float scale = symmetric_scale(max_abs(static_cast<const float*>(source.get_data_handle()), count));
+    *static_cast<float*>(inverse_scale_.get_data_handle()) = 1.0f / scale;
+    args_[DNNL_ARG_FROM] = source;
+    reorder_.execute(stream, args_);
+    return scale;
+}
+
+}  // namespace vitc::runtime
