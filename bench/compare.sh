@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side speed of vitc, PyTorch and ONNX Runtime on this machine, in one go:
-# ViT-B/16 224x224, random weights, 2 threads each, batch 1 and 32; vitc and PyTorch in f32 and
-# bf16 (PyTorch: autocast), ONNX Runtime in f32; then the token-count sweep of vitc.
+# ViT-B/16 224x224, random weights, 2 threads each, batch 1 and 32; vitc and PyTorch in f32, bf16
+# and int8 (PyTorch: see bench/torch_bench.py for how), ONNX Runtime in f32 (its quantisation
+# tools are Python-only, not in Debian); then the token-count sweep of vitc.
 # Writes bench/RESULTS.md (and the raw JSON lines to bench/results.jsonl).
 #   bench/compare.sh [--quick]      (--quick: fewer iterations, for a smoke run)
 set -euo pipefail
@@ -27,9 +28,9 @@ fi
 
 : > "$OUT"
 echo "vitc ..." >&2
-for precision in f32 bf16; do
+for precision in f32 bf16 int8; do
   build/app/vitc bench --arch vit-b16 --batch 1,32 --precision "$precision" --threads $THREADS \
-    --iterations $ITER --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); [print(json.dumps(dict(r, runtime="vitc", precision=d["precision"], matmul_peak_gflops=d["matmul_peak_gflops"], weights_resident_mb=d["weights_resident_mb"], flops_per_image=d["flops_per_image"]))) for r in d["results"]]' >> "$OUT"
+    --iterations $ITER --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); [print(json.dumps(dict(r, runtime="vitc", precision=d["precision"], matmul_peak_gflops=d["matmul_peak_gflops"], weights_resident_mb=d["weights_resident_mb"], resident_before_loading_mb=d["resident_before_loading_mb"], flops_per_image=d["flops_per_image"]))) for r in d["results"]]' >> "$OUT"
 done
 echo "PyTorch ..." >&2
 /usr/bin/python3 bench/torch_bench.py --arch vit_b_16 --batches 1,32 --threads $THREADS --iterations $ITER \

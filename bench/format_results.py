@@ -28,24 +28,42 @@ def main():
     flops = next((r["flops_per_image"] for r in main_rows if r["runtime"] == "vitc"), None)
     out += ["| runtime | precision | batch | median ms | images/s | GFLOP/s | vitc speed-up (same precision, batch) |",
             "|---|---|---|---|---|---|---|"]
+    methods = {}
     for r in main_rows:
         gflops = flops * r["batch"] / (r["latency_ms_median"] / 1000) / 1e9 if flops else 0
         ref = vitc.get((r["precision"], r["batch"]))
         ratio = "%.2fx" % (r["latency_ms_median"] / ref["latency_ms_median"]) if ref and r["runtime"] != "vitc" else ""
         out.append("| %s | %s | %d | %.1f | %.1f | %.0f | %s |" % (r["runtime"], r["precision"], r["batch"],
                                                                 r["latency_ms_median"], r["images_per_second"], gflops, ratio))
+        if r.get("method") and r["precision"] != "f32":
+            methods["%s %s" % (r["runtime"], r["precision"])] = r["method"]
     out.append("")
+    for name, method in methods.items():
+        out.append("- %s: %s." % (name, method))
     for b in (1, 32):
-        f, h = vitc.get(("f32", b)), vitc.get(("bf16", b))
-        if f and h:
-            out.append("- vitc bf16 vs f32 at batch %d: %.2fx faster." % (b, f["latency_ms_median"] / h["latency_ms_median"]))
-    for p in ("f32", "bf16"):
+        f = vitc.get(("f32", b))
+        for p in ("bf16", "int8"):
+            h = vitc.get((p, b))
+            if f and h:
+                out.append("- vitc %s vs f32 at batch %d: %.2fx faster." % (p, b, f["latency_ms_median"] / h["latency_ms_median"]))
+    for p in ("f32", "bf16", "int8"):
         r = vitc.get((p, 32))
+        unit = "GOP/s" if p == "int8" else "GFLOP/s"
         if r:
-            out.append("- vitc %s batch 32: %.0f GFLOP/s = %.0f%% of the %s matmul peak measured in the same run (%.0f GFLOP/s, 2048^3)."
-                       % (p, r["gflops"], 100 * r["fraction_of_peak"], p, r["matmul_peak_gflops"]))
-            out.append("- vitc %s memory: weights resident %.0f MiB; process peak %.0f MiB at batch 32."
-                       % (p, r["weights_resident_mb"], r["peak_resident_mb"]))
+            out.append("- vitc %s batch 32: %.0f %s = %.0f%% of the %s matmul peak measured in the same run (%.0f %s, 2048^3)."
+                       % (p, r["gflops"], unit, 100 * r["fraction_of_peak"], p, r["matmul_peak_gflops"], unit))
+    out += ["", "## Memory (vitc, ViT-B/16, batch 1)", "",
+            "Peak RSS is the process's high-water mark while the batch-1 session was created and run (the mark",
+            "is reset after loading, so the load's transient copy of the weights is not in it).", "",
+            "| precision | process before loading MiB | weights MiB | session buffers MiB | sum | peak RSS MiB |",
+            "|---|---|---|---|---|---|"]
+    for p in ("f32", "bf16", "int8"):
+        r = vitc.get((p, 1))
+        if r and "buffers_mb" in r:
+            base = r.get("resident_before_loading_mb", 0)
+            total = base + r["weights_resident_mb"] + r["buffers_mb"]
+            out.append("| %s | %.0f | %.0f | %.1f | %.0f | %.0f |" % (p, base, r["weights_resident_mb"], r["buffers_mb"],
+                                                                   total, r["peak_resident_mb"]))
     out += ["", "## Cost growth with tokens (vitc, ViT-B shape, f32, batch 1)", "",
             "| image | patch | tokens | GFLOP/image | median ms | ms per GFLOP | attention share of FLOPs |",
             "|---|---|---|---|---|---|---|"]
