@@ -92,6 +92,7 @@ LinearLayer::LinearLayer(int64_t rows, const LinearWeights& like, const dnnl::po
     const auto pd = linear_primitive_desc(rows, like, post_ops, dst_type, &bias_post_op);
     matmul_ = dnnl::matmul(pd);
     scratchpad_bytes_ = pd.scratchpad_desc().get_size();
+    implementation_ = pd.impl_info_str();
     bias_arg_ = DNNL_ARG_BIAS;
     if (quantized_) {
         quantizer_ = DynamicQuantizer(plain_desc({rows, like.in}));

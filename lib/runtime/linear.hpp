@@ -1,6 +1,7 @@
 #pragma once
 // A Linear layer y = x W^T + b on oneDNN: the weights, prepared once at load, and the primitive
 // that applies them to a fixed number of rows.
+#include <string>
 #include <vector>
 
 #include "runtime/dnnl_helpers.hpp"
@@ -43,6 +44,8 @@ public:
     // Buffers of its own (int8: the quantised input), apart from the shared scratchpad.
     size_t buffer_bytes() const;
     data_type input_type() const { return quantized_ ? data_type::f32 : type_; }
+    // oneDNN's name for the kernel it chose, e.g. "brg:avx512_core" or "gemm:jit".
+    const std::string& implementation() const { return implementation_; }
     // dst = post_ops(src W^T + b). The stream may still be running when this returns.
     void run(dnnl::stream& stream, const dnnl::memory& src, const LinearWeights& w, const dnnl::memory& dst,
              const dnnl::memory& scratchpad);
@@ -51,6 +54,7 @@ private:
     dnnl::matmul matmul_;
     data_type type_ = data_type::f32;
     size_t scratchpad_bytes_ = 0;
+    std::string implementation_;
     bool quantized_ = false;
     DynamicQuantizer quantizer_;              // s8 only
     dnnl::memory output_scales_;              // s8 only: [out], refilled per call
