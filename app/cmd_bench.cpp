@@ -92,9 +92,10 @@ int bench_command(int argc, char** argv) {
         std::cout << name << " (" << summary.architecture << "), " << precision_name(precision) << ", "
                   << summary.parameters / 1e6 << " M parameters, " << summary.flops_per_image / 1e9
                   << " GFLOP/image\nmatmul peak (2048^3, same run): " << std::fixed << std::setprecision(1) << peak
-                  << " GFLOP/s\nmemory: process before loading " << rss_start << " MiB, weights resident "
+                  << (precision == Precision::INT8 ? " GOP/s" : " GFLOP/s") << "\nmemory: process before loading " << rss_start << " MiB, weights resident "
                   << weights_mb << " MiB (" << precision_name(precision) << ")\n"
-                  << " batch   median ms   p10-p90 ms      images/s   GFLOP/s  of peak  buffers MiB  peak RSS MiB\n";
+                  << " batch   median ms   p10-p90 ms      images/s   " << (precision == Precision::INT8 ? "  GOP/s" : "GFLOP/s")
+                  << "  of peak  buffers MiB  peak RSS MiB\n";
     for (int batch : parse_batches(args["batch"].as<std::string>())) {
         const BenchmarkResult r = benchmark_model(*model, name, batch, iterations, warmup);
         const double fraction = peak > 0 ? r.gflops / peak : 0;

@@ -52,6 +52,12 @@ def main():
         if r:
             out.append("- vitc %s batch 32: %.0f %s = %.0f%% of the %s matmul peak measured in the same run (%.0f %s, 2048^3)."
                        % (p, r["gflops"], unit, 100 * r["fraction_of_peak"], p, r["matmul_peak_gflops"], unit))
+    if "amx" not in flags:
+        f, h = vitc.get(("f32", 32)), vitc.get(("bf16", 32))
+        if f and h:
+            out += ["", "This CPU has no AMX. Its bf16 matmul peak is %.1fx its f32 peak (%.0f against %.0f GFLOP/s), so"
+                    % (h["matmul_peak_gflops"] / f["matmul_peak_gflops"], h["matmul_peak_gflops"], f["matmul_peak_gflops"]),
+                    "bf16 cannot be 2.5x faster than f32 here. int8 (AVX-512 VNNI) is the faster format on it."]
     out += ["", "## Memory (vitc, ViT-B/16, batch 1)", "",
             "Peak RSS is the process's high-water mark while the batch-1 session was created and run (the mark",
             "is reset after loading, so the load's transient copy of the weights is not in it).", "",

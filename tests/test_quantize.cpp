@@ -2,6 +2,7 @@
 // int8 against a float64 reference, within the error bound that follows from the rounding.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "models/standard_vits.hpp"
@@ -31,6 +32,16 @@ TEST_CASE("quantize_rows: one scale per output row, round to nearest even, zero 
     CHECK(q.scales[2] == 2.0f);
     // -0.5 * 127 = -63.5 -> -64 and 0.25 * 127 = 31.75 -> 32; 127 / 2 = 63.5 -> 64, 1 / 2 -> 0.
     const std::vector<int8_t> expected = {127, -64, 32, 0, 0, 0, -127, 64, 0};
+    CHECK(q.values == expected);
+}
+
+TEST_CASE("quantize_rows: infinities saturate and NaN becomes 0 (a hostile model file must not crash)", "[int8]") {
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    const Tensor w{{2, 3}, {inf, -2.0f, nan, nan, nan, -inf}};
+    const RowQuantized q = quantize_rows(w);
+    CHECK(q.scales[0] == Approx(2.0f / 127));
+    CHECK(q.scales[1] == 1.0f);
+    const std::vector<int8_t> expected = {127, -127, 0, 0, 0, -127};
     CHECK(q.values == expected);
 }
 

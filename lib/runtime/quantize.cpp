@@ -17,12 +17,15 @@ RowQuantized quantize_rows(const Tensor& weight) {
     q.scales.resize(static_cast<size_t>(rows));
     for (int64_t n = 0; n < rows; ++n) {
         const float* row = weight.values.data() + n * cols;
-        float largest = 0;
-        for (int64_t k = 0; k < cols; ++k) largest = std::max(largest, std::fabs(row[k]));
+        float largest = 0;  // of the finite values: an infinity saturates to +-127, NaN becomes 0
+        for (int64_t k = 0; k < cols; ++k)
+            if (std::isfinite(row[k])) largest = std::max(largest, std::fabs(row[k]));
         const float scale = symmetric_scale(largest);
         q.scales[n] = scale;
-        for (int64_t k = 0; k < cols; ++k)
-            q.values[n * cols + k] = static_cast<int8_t>(std::clamp(std::nearbyint(row[k] / scale), -127.0f, 127.0f));
+        for (int64_t k = 0; k < cols; ++k) {
+            const float v = std::isnan(row[k]) ? 0.0f : std::clamp(std::nearbyint(row[k] / scale), -127.0f, 127.0f);
+            q.values[n * cols + k] = static_cast<int8_t>(v);
+        }
     }
     return q;
 }
