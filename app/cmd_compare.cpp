@@ -39,8 +39,8 @@ int compare_command(int argc, char** argv) {
         ("b,batch-size", "images per forward pass", cxxopts::value<int>()->default_value("32"))
         ("r,recursive", "descend into every subfolder")
         ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>())
-        ("p,precision", "the ViT's matmul precision: f32, bf16 or int8 (the CNN runs in f32)",
-         cxxopts::value<std::string>()->default_value("f32"))
+        ("vit-precision", "the first model's precision: f32, bf16 or int8", cxxopts::value<std::string>()->default_value("f32"))
+        ("cnn-precision", "the second model's precision: f32 or bf16", cxxopts::value<std::string>()->default_value("f32"))
         ("input", "image or folder", cxxopts::value<std::string>());
     options.parse_positional({"input"});
     const auto args = parse_or_help(options, argc, argv);
@@ -63,8 +63,10 @@ int compare_command(int argc, char** argv) {
     }
 
     const std::array<std::string, 2> dirs = {args["vit"].as<std::string>(), args["cnn"].as<std::string>()};
-    const auto vit = load_model(dirs[0], parse_precision(args["precision"].as<std::string>()));
-    const auto cnn = load_model(dirs[1]);
+    const std::array<Precision, 2> precisions = {parse_precision(args["vit-precision"].as<std::string>()),
+                                                 parse_precision(args["cnn-precision"].as<std::string>())};
+    const auto vit = load_model(dirs[0], precisions[0]);
+    const auto cnn = load_model(dirs[1], precisions[1]);
     std::vector<ImageEntry> images;
     if (folder) {
         images = list_image_folder(input, args.count("recursive") > 0, vit->labels()).images;

@@ -24,7 +24,7 @@ int info_command(int argc, char** argv) {
                             {"family", s.family},
                             {"architecture", s.architecture},
                             {"weight_scheme", s.weight_scheme},
-                            {"precision", args["precision"].as<std::string>()},
+                            {"precision", s.precision},
                             {"parameters", s.parameters},
                             {"flops_per_image", s.flops_per_image},
                             {"input", {model->num_channels(), p.output_height(), p.output_width()}},
@@ -36,7 +36,7 @@ int info_command(int argc, char** argv) {
     }
     std::cout << "model:        " << args["model"].as<std::string>() << "\n"
               << "architecture: " << s.architecture << "\n"
-              << "weights:      " << s.weight_scheme << " names, loaded as " << args["precision"].as<std::string>() << "\n"
+              << "weights:      " << s.weight_scheme << " names, loaded as " << s.precision << "\n"
               << "parameters:   " << s.parameters << " (" << s.parameters / 1e6 << " M)\n"
               << "FLOPs/image:  " << s.flops_per_image << " (" << s.flops_per_image / 1e9 << " GFLOP)\n"
               << "input:        " << model->num_channels() << "x" << p.output_height() << "x" << p.output_width()

@@ -108,6 +108,37 @@ TEST_CASE("ResNet logits and features match the torchvision reference on every f
     }
 }
 
+TEST_CASE("bf16 ResNet logits and features stay close to f32; int8 is refused", "[resnet][bf16]") {
+    // bf16 rounds every activation (the residual stream included) and weight to 8 significant
+    // bits. On these fixtures (|logit| up to 5.8, features up to 4.3) PyTorch running the same
+    // BN-folded network in bf16 (make_cnn_fixtures.functional_forward, dtype bfloat16) erred by
+    // 0.07-0.96 on logits and 0.10-0.66 on features; vitc, accumulating in f32, by 0.04-0.32 and
+    // 0.06-0.45 when this test was written.
+    constexpr float kBf16Tolerance = 0.5f;
+    for (const std::string& dir : fixture_cases()) {
+        DYNAMIC_SECTION(fs::path(dir).filename().string()) {
+            const auto model = load_model(dir, Precision::BF16);
+            const auto io = SafetensorsFile::open((fs::path(dir) / "io.safetensors").string());
+            const auto& input = io.info("input").shape;
+            const std::vector<float> images = io.read_f32("input");
+            const std::vector<float> expected_logits = io.read_f32("logits");
+            const std::vector<float> expected_features = io.read_f32("features");
+            auto session = model->create_session(static_cast<int>(input[0]), static_cast<int>(input[2]),
+                                                 static_cast<int>(input[3]));
+            std::vector<float> logits(expected_logits.size()), features(expected_features.size());
+            session->run(images.data(), logits.data());
+            dynamic_cast<FeatureMapProbe&>(*session).copy_features(features.data());
+            const float logit_error = max_abs_difference(logits, expected_logits);
+            const float feature_error = max_abs_difference(features, expected_features);
+            INFO("max |bf16 - reference|: logits " << logit_error << ", features " << feature_error);
+            CHECK(logit_error <= kBf16Tolerance);
+            CHECK(feature_error <= kBf16Tolerance);
+            CHECK(logit_error > 0);  // really ran in bf16
+            CHECK_THROWS_WITH(load_model(dir, Precision::INT8), Catch::Contains("int8 is not implemented for ResNet"));
+        }
+    }
+}
+
 TEST_CASE("BatchNorm folds into the convolution before it", "[resnet]") {
     // Two output channels, one input channel, 1x2 kernels. s = gamma / sqrt(var + eps):
     // channel 0: gamma 2, var + eps = 4, s = 1; channel 1: gamma 6, var + eps = 9, s = 2.

@@ -17,6 +17,7 @@ struct ModelSummary {
     std::string family;        // "vit"
     std::string architecture;  // e.g. "ViT depth 6, hidden 128, 4 heads, MLP 256, patch 4, 28x28x1"
     std::string weight_scheme; // "huggingface", "timm", "torchvision"
+    std::string precision;     // "f32", "bf16", "int8": as loaded
     int64_t parameters = 0;
     int64_t flops_per_image = 0;  // multiply-adds x 2 at the model's own input size
 };

@@ -18,8 +18,9 @@ using dnnl::memory;
 
 namespace {
 
-memory::desc any_desc(const memory::dims& shape) {
-    return memory::desc(shape, memory::data_type::f32, memory::format_tag::any);
+// A descriptor whose layout the primitive chooses; `type` is the activations' (f32 or bf16).
+memory::desc any_desc(const memory::dims& shape, memory::data_type type = memory::data_type::f32) {
+    return memory::desc(shape, type, memory::format_tag::any);
 }
 
 dnnl::post_ops relu() {
@@ -84,10 +85,11 @@ ConvParameters geometry_of(const ConvBatchNormWeights& w) {
 // Folds the BatchNorm in and reorders the weights, once, into the layout a convolution on a
 // height x width input (batch 1) picks. A session whose convolution wants another layout makes
 // its own copy (see ResNetSession::convolution), so this is a good guess, not a constraint.
-void prepare(ConvParameters& c, const ConvBatchNormWeights& w, int64_t height, int64_t width) {
+// bf16: the folded weights are converted to bf16 by the same reorder.
+void prepare(ConvParameters& c, const ConvBatchNormWeights& w, int64_t height, int64_t width, memory::data_type type) {
     const FoldedConv folded = fold_batch_norm(w.conv_weight, w.bn_weight, w.bn_bias, w.bn_mean, w.bn_var);
-    const auto pd = convolution_pd(c, any_desc({1, c.in, height, width}), any_desc(weight_dims(c)),
-                                   any_desc({1, c.out, c.output_size(height), c.output_size(width)}));
+    const auto pd = convolution_pd(c, any_desc({1, c.in, height, width}, type), any_desc(weight_dims(c), type),
+                                   any_desc({1, c.out, c.output_size(height), c.output_size(width)}, type));
     dnnl::memory user(plain_desc(weight_dims(c)), runtime::cpu_engine(), const_cast<float*>(folded.weight.values.data()));
     c.weights = memory(pd.weights_desc(), runtime::cpu_engine());
     dnnl::stream stream(runtime::cpu_engine());
@@ -129,6 +131,7 @@ private:
     const ResNetModel& model_;
     // N images of C x H x W; F features of feature_h x feature_w at the end; K classes.
     int64_t N, C, H, W, F, feature_h, feature_w, K;
+    memory::data_type type_;  // of the activations and convolution weights: f32 or bf16
     dnnl::stream stream_;
 
     memory input_;              // the caller's images, [N, C, H, W]; handle set by run()
@@ -195,8 +198,8 @@ ResNetSession::Activation ResNetSession::convolution(const ConvParameters& c, co
                                                      const dnnl::post_ops& ops, const Activation* residual) {
     const memory::dims in = src.mem.get_desc().dims();
     const memory::desc dst_desc =
-        residual ? residual->mem.get_desc() : any_desc({N, c.out, c.output_size(in[2]), c.output_size(in[3])});
-    const auto pd = track(convolution_pd(c, any_desc(in), any_desc(weight_dims(c)), dst_desc, ops));
+        residual ? residual->mem.get_desc() : any_desc({N, c.out, c.output_size(in[2]), c.output_size(in[3])}, type_);
+    const auto pd = track(convolution_pd(c, any_desc(in, type_), any_desc(weight_dims(c), type_), dst_desc, ops));
     const Activation input = in_layout(src, pd.src_desc());
     memory weights = c.weights;
     if (pd.weights_desc() != weights.get_desc()) {
@@ -214,7 +217,7 @@ ResNetSession::Activation ResNetSession::convolution(const ConvParameters& c, co
 }
 
 ResNetSession::ResNetSession(const ResNetModel& model, int batch, int height, int width)
-    : model_(model), stream_(runtime::cpu_engine()) {
+    : model_(model), type_(weight_data_type(model.precision())), stream_(runtime::cpu_engine()) {
     const ResNetConfig& cfg = model.config();
     if (batch < 1) throw Error("batch size must be at least 1");
     N = batch;
@@ -233,7 +236,7 @@ ResNetSession::ResNetSession(const ResNetModel& model, int batch, int height, in
         const memory::dims in = x.mem.get_desc().dims();
         const auto pd = track(dnnl::pooling_forward::primitive_desc(
             dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, x.mem.get_desc(),
-                                        any_desc({N, in[1], (in[2] - 1) / 2 + 1, (in[3] - 1) / 2 + 1}), {2, 2}, {3, 3},
+                                        any_desc({N, in[1], (in[2] - 1) / 2 + 1, (in[3] - 1) / 2 + 1}, type_), {2, 2}, {3, 3},
                                         {1, 1}, {1, 1}),
             runtime::user_scratchpad_attr(), engine));
         const Activation pooled = acquire(pd.dst_desc());
@@ -264,12 +267,13 @@ ResNetSession::ResNetSession(const ResNetModel& model, int batch, int height, in
     // Global average pooling, then the classifier on plain [N, F] rows.
     const auto gap_pd = track(dnnl::pooling_forward::primitive_desc(
         dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
-                                    x.mem.get_desc(), any_desc({N, F, 1, 1}), {1, 1}, {feature_h, feature_w}, {0, 0},
+                                    x.mem.get_desc(), any_desc({N, F, 1, 1}, type_), {1, 1}, {feature_h, feature_w}, {0, 0},
                                     {0, 0}),
         runtime::user_scratchpad_attr(), engine));
     const Activation pooled = acquire(gap_pd.dst_desc());
     add(dnnl::pooling_forward(gap_pd), {{DNNL_ARG_SRC, x.mem}, {DNNL_ARG_DST, pooled.mem}});
-    // [N, F, 1, 1] channels-last is [N, F] row-major already; other layouts are reordered.
+    // [N, F, 1, 1] f32 channels-last is [N, F] row-major already; other layouts and bf16 are
+    // reordered into f32 rows for the (f32) classifier.
     const memory::desc channels_last({N, F, 1, 1}, memory::data_type::f32, memory::format_tag::nhwc);
     const Activation pooled_plain =
         gap_pd.dst_desc() == channels_last ? pooled : in_layout(pooled, plain_desc({N, F, 1, 1}));
@@ -316,8 +320,10 @@ void ResNetSession::copy_features(float* out) {
 
 }  // namespace
 
-ResNetModel::ResNetModel(ResNetConfig config, Preprocessing preprocessing, const ResNetWeights& weights)
-    : config_(std::move(config)), preprocessing_(std::move(preprocessing)), parameter_count_(weights.parameters),
+ResNetModel::ResNetModel(ResNetConfig config, Preprocessing preprocessing, const ResNetWeights& weights,
+                         Precision precision)
+    : config_(std::move(config)), preprocessing_(std::move(preprocessing)), precision_(precision),
+      parameter_count_(weights.parameters),
       fc_(runtime::prepare_linear(weights.fc_weight, weights.fc_bias)), fc_weight_(weights.fc_weight),
       fc_bias_(weights.fc_bias) {
     stem_ = geometry_of(weights.stem);
@@ -337,7 +343,7 @@ ResNetModel::ResNetModel(ResNetConfig config, Preprocessing preprocessing, const
     }
     size_t next = 0;
     walk(stem_, blocks_, config_.stem == ResNetStem::ImageNet, config_.image_height, config_.image_width,
-         [&](ConvParameters& c, int64_t h, int64_t w) { prepare(c, *stored[next++], h, w); });
+         [&](ConvParameters& c, int64_t h, int64_t w) { prepare(c, *stored[next++], h, w, weight_data_type(precision)); });
 }
 
 ModelSummary ResNetModel::summary() const {
@@ -345,6 +351,7 @@ ModelSummary ResNetModel::summary() const {
     ModelSummary s;
     s.family = "resnet";
     s.weight_scheme = "torchvision";
+    s.precision = precision_name(precision_);
     s.parameters = parameter_count_;
     const auto list = [](const std::array<int, 4>& v) {
         return std::to_string(v[0]) + "," + std::to_string(v[1]) + "," + std::to_string(v[2]) + "," + std::to_string(v[3]);
@@ -373,9 +380,11 @@ void ResNetModel::check_input_size(int height, int width) const {
 std::unique_ptr<Model> load_resnet_model(const std::string& directory, const nlohmann::json& config_json,
                                          const std::string& config_file, Precision precision) {
     namespace fs = std::filesystem;
-    if (precision != Precision::F32)
-        throw ModelError(config_file, std::string("precision ") + precision_name(precision) +
-                                          " is not implemented for ResNet models (f32 only)");
+    // int8 here would need fixed activation scales (a calibration pass): oneDNN 2.6's int8
+    // convolutions take no run-time scales, which vitc's dynamic int8 (the ViT's) relies on.
+    if (precision == Precision::INT8)
+        throw ModelError(config_file, "precision int8 is not implemented for ResNet models (f32 and bf16 are): "
+                                      "it would need calibrated activation scales");
     ResNetConfig config = parse_resnet_config(config_json, config_file);
     const SafetensorsFile weights_file = SafetensorsFile::open(weights_path(directory));
     const ResNetWeights weights = load_resnet_weights(weights_file, config);
@@ -395,7 +404,7 @@ std::unique_ptr<Model> load_resnet_model(const std::string& directory, const nlo
                                         std::to_string(kMaxSide) + " pixels per side");
     std::unique_ptr<ResNetModel> model;
     try {  // the weights are prepared for image_size: too small a size is the config's fault
-        model = std::make_unique<ResNetModel>(std::move(config), std::move(preprocessing), weights);
+        model = std::make_unique<ResNetModel>(std::move(config), std::move(preprocessing), weights, precision);
     } catch (const ModelError&) {
         throw;
     } catch (const Error& e) {

@@ -43,9 +43,12 @@ struct ResNetBlockParameters {
 
 class ResNetModel : public Model {
 public:
-    ResNetModel(ResNetConfig config, Preprocessing preprocessing, const ResNetWeights& weights);
+    // precision: f32 or bf16 for the convolutions (the classifier stays f32).
+    ResNetModel(ResNetConfig config, Preprocessing preprocessing, const ResNetWeights& weights,
+                Precision precision = Precision::F32);
 
     const ResNetConfig& config() const { return config_; }
+    Precision precision() const { return precision_; }
     const std::vector<std::string>& labels() const override { return config_.labels; }
     const Preprocessing& preprocessing() const override { return preprocessing_; }
     int num_channels() const override { return config_.num_channels; }
@@ -64,6 +67,7 @@ public:
 private:
     ResNetConfig config_;
     Preprocessing preprocessing_;
+    Precision precision_;
     int64_t parameter_count_ = 0;
     ConvParameters stem_;
     std::vector<ResNetBlockParameters> blocks_;
@@ -72,7 +76,7 @@ private:
 };
 
 // Loads a ResNet model directory whose config.json (already read) says "model_type": "resnet".
-// Runs in f32 only: bf16 is refused with a ModelError rather than silently ignored.
+// f32 or bf16; int8 is refused with a ModelError rather than silently ignored.
 std::unique_ptr<Model> load_resnet_model(const std::string& directory, const nlohmann::json& config,
                                          const std::string& config_file, Precision precision = Precision::F32);
 

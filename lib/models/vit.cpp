@@ -353,6 +353,7 @@ ModelSummary ViTModel::summary() const {
     ModelSummary s;
     s.family = "vit";
     s.weight_scheme = weight_scheme_name(scheme_);
+    s.precision = precision_name(precision_);
     s.parameters = parameter_count_;
     s.architecture = "ViT: " + std::to_string(c.num_layers) + " blocks, hidden " + std::to_string(c.hidden_size) + ", " +
                      std::to_string(c.num_heads) + " heads, MLP " + std::to_string(c.intermediate_size) + ", patch " +

@@ -140,6 +140,7 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
     row("", a.name, b.name);
     row("model", a.directory, b.directory);
     row("family", a.summary.family, b.summary.family);
+    row("precision", a.summary.precision, b.summary.precision);
     row("parameters", fixed(a.summary.parameters / 1e6, 3) + " M", fixed(b.summary.parameters / 1e6, 3) + " M");
     row("FLOPs/image", fixed(a.summary.flops_per_image / 1e6, 2) + " M", fixed(b.summary.flops_per_image / 1e6, 2) + " M");
     row("latency, batch 1", fixed(a.latency.latency_ms_median, 3) + " ms (median of " + std::to_string(a.latency.iterations) + ")",
@@ -234,6 +235,7 @@ nlohmann::json CompareReport::to_json() const {
         nlohmann::json s = {{"name", m.name},
                             {"model", m.directory},
                             {"family", m.summary.family},
+                            {"precision", m.summary.precision},
                             {"architecture", m.summary.architecture},
                             {"parameters", m.summary.parameters},
                             {"flops_per_image", m.summary.flops_per_image},

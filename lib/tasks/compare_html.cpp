@@ -74,6 +74,7 @@ void models_section(std::ostream& h, const CompareReport& r) {
     };
     row("directory", "<code>" + escape(a.directory) + "</code>", "<code>" + escape(b.directory) + "</code>");
     row("architecture", escape(a.summary.architecture), escape(b.summary.architecture));
+    row("precision", escape(a.summary.precision), escape(b.summary.precision));
     row("parameters", number(a.summary.parameters / 1e6, 3) + " M", number(b.summary.parameters / 1e6, 3) + " M");
     row("FLOPs per image", number(a.summary.flops_per_image / 1e6, 2) + " M", number(b.summary.flops_per_image / 1e6, 2) + " M");
     row("latency, batch 1 (median)",
