@@ -8,6 +8,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "models/standard_resnets.hpp"
 #include "models/standard_vits.hpp"
 #include "runtime/matmul_peak.hpp"
 #include "runtime/threads.hpp"
@@ -43,7 +44,8 @@ int bench_command(int argc, char** argv) {
                              "  peak resident size while that batch size ran.");
     options.add_options()
         ("m,model", "model directory (default: --arch)", cxxopts::value<std::string>())
-        ("a,arch", "random-weight standard model: vit-ti16, vit-s16, vit-b16, vit-b32, vit-l16",
+        ("a,arch", "random-weight standard model: vit-ti16, vit-s16, vit-b16, vit-b32, vit-l16, resnet18, resnet34,\n"
+                   "      resnet50",
          cxxopts::value<std::string>()->default_value("vit-b16"))
         ("image-size", "input size for --arch", cxxopts::value<int>()->default_value("224"))
         ("patch-size", "patch size for --arch (default: the architecture's)", cxxopts::value<int>()->default_value("0"))
@@ -73,7 +75,8 @@ int bench_command(int argc, char** argv) {
         model = load_model(name, precision);
     } else {
         name = args["arch"].as<std::string>();
-        model = make_standard_vit(name, precision, args["image-size"].as<int>(), args["patch-size"].as<int>());
+        if (name.rfind("resnet", 0) == 0) model = make_standard_resnet(name, precision, args["image-size"].as<int>());
+        else model = make_standard_vit(name, precision, args["image-size"].as<int>(), args["patch-size"].as<int>());
     }
     const ModelSummary summary = model->summary();
     const double weights_mb = resident_mb() - rss_start;

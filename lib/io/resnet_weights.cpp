@@ -1,5 +1,7 @@
 #include "io/resnet_weights.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -77,20 +79,19 @@ public:
         return Tensor{expected, file_.read_f32(name)};
     }
 
-    // conv_name.weight [out, in, k, k] and the BatchNorm bn_name.{weight,bias,running_mean,running_var}.
-    ConvBatchNormWeights read_conv_bn(const std::string& conv_name, const std::string& bn_name, int64_t out,
-                                      int64_t in, int64_t kernel, int stride, int padding) {
+    // spec.conv.weight [out, in, k, k] and the BatchNorm spec.bn.{weight,bias,running_mean,running_var}.
+    ConvBatchNormWeights read_conv_bn(const ConvSpec& spec) {
         ConvBatchNormWeights c;
-        c.name = conv_name;
-        c.stride = stride;
-        c.padding = padding;
-        c.conv_weight = read(conv_name + ".weight", {out, in, kernel, kernel});
-        c.bn_weight = read(bn_name + ".weight", {out});
-        c.bn_bias = read(bn_name + ".bias", {out});
-        c.bn_mean = read(bn_name + ".running_mean", {out});
-        c.bn_var = read(bn_name + ".running_var", {out});
+        c.name = spec.conv;
+        c.stride = spec.stride;
+        c.padding = spec.padding;
+        c.conv_weight = read(spec.conv + ".weight", {spec.out, spec.in, spec.kernel, spec.kernel});
+        c.bn_weight = read(spec.bn + ".weight", {spec.out});
+        c.bn_bias = read(spec.bn + ".bias", {spec.out});
+        c.bn_mean = read(spec.bn + ".running_mean", {spec.out});
+        c.bn_var = read(spec.bn + ".running_var", {spec.out});
         for (float v : c.bn_var.values)
-            if (!(v >= 0)) throw ModelError(file_.path(), "tensor '" + bn_name + ".running_var' holds a negative or NaN value");
+            if (!(v >= 0)) throw ModelError(file_.path(), "tensor '" + spec.bn + ".running_var' holds a negative or NaN value");
         return c;
     }
 
@@ -138,6 +139,36 @@ ResNetConfig parse_resnet_config(const json& j, const std::string& file) {
     return c;
 }
 
+ResNetSpec resnet_spec(const ResNetConfig& config) {
+    const bool imagenet_stem = config.stem == ResNetStem::ImageNet;
+    ResNetSpec spec;
+    spec.stem = {"conv1", "bn1", config.widths[0], config.num_channels, imagenet_stem ? 7 : 3, imagenet_stem ? 2 : 1,
+                 imagenet_stem ? 3 : 1};
+    int64_t in = config.widths[0];
+    for (int stage = 0; stage < 4; ++stage) {
+        const int64_t planes = config.widths[stage], out = planes * config.expansion();
+        for (int b = 0; b < config.layers[stage]; ++b) {
+            ResNetBlockSpec block;
+            block.prefix = "layer" + std::to_string(stage + 1) + "." + std::to_string(b) + ".";
+            const std::string& p = block.prefix;
+            const int stride = (b == 0 && stage > 0) ? 2 : 1;
+            if (config.block == ResNetBlock::Basic) {
+                block.convs.push_back({p + "conv1", p + "bn1", planes, in, 3, stride, 1});
+                block.convs.push_back({p + "conv2", p + "bn2", planes, planes, 3, 1, 1});
+            } else {  // torchvision v1.5: the stride sits on the 3x3 convolution
+                block.convs.push_back({p + "conv1", p + "bn1", planes, in, 1, 1, 0});
+                block.convs.push_back({p + "conv2", p + "bn2", planes, planes, 3, stride, 1});
+                block.convs.push_back({p + "conv3", p + "bn3", out, planes, 1, 1, 0});
+            }
+            block.has_downsample = stride != 1 || in != out;
+            if (block.has_downsample) block.downsample = {p + "downsample.0", p + "downsample.1", out, in, 1, stride, 0};
+            spec.blocks.push_back(std::move(block));
+            in = out;
+        }
+    }
+    return spec;
+}
+
 ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& config) {
     const std::string& path = file.path();
     Reader reader(file);
@@ -148,50 +179,41 @@ ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& con
         throw ModelError(path, "tensor 'conv1.weight' has shape " + shape_string(stem_shape) +
                                    ", expected [widths[0], channels, k, k]");
     if (config.num_channels == 0) config.num_channels = static_cast<int>(stem_shape[1]);
-    const bool imagenet_stem = config.stem == ResNetStem::ImageNet;
+    const ResNetSpec spec = resnet_spec(config);
 
     ResNetWeights w;
-    w.stem = reader.read_conv_bn("conv1", "bn1", config.widths[0], config.num_channels, imagenet_stem ? 7 : 3,
-                                 imagenet_stem ? 2 : 1, imagenet_stem ? 3 : 1);
+    w.stem = reader.read_conv_bn(spec.stem);
     w.parameters = conv_bn_parameters(w.stem);
-
-    int64_t in = config.widths[0];
+    for (const ResNetBlockSpec& b : spec.blocks) {
+        const std::string& p = b.prefix;
+        const std::string block_name = p.substr(0, p.size() - 1);
+        if (config.block == ResNetBlock::Basic && reader.has(p + "conv3.weight"))
+            throw ModelError(path, "tensor '" + p + "conv3.weight' belongs to a bottleneck block, but config.json says "
+                                                    "\"block\": \"basic\"");
+        if (config.block == ResNetBlock::Bottleneck && !reader.has(p + "conv3.weight"))
+            throw ModelError(path, "missing tensor '" + p + "conv3.weight' (config.json says \"block\": \"bottleneck\")");
+        ResNetBlockWeights block;
+        for (const ConvSpec& c : b.convs) block.convs.push_back(reader.read_conv_bn(c));
+        block.has_downsample = b.has_downsample;
+        const ConvSpec& first = b.convs.front();
+        int stride = 1;  // the block's: on conv1 (basic) or conv2 (bottleneck)
+        for (const ConvSpec& c : b.convs) stride = std::max(stride, c.stride);
+        const int64_t out = b.convs.back().out;
+        if (reader.has(p + "downsample.0.weight") != block.has_downsample)
+            throw ModelError(path, block.has_downsample
+                                       ? "missing tensor '" + p + "downsample.0.weight': block " + block_name +
+                                             " changes the shape (" + std::to_string(first.in) + " -> " +
+                                             std::to_string(out) + " channels, stride " + std::to_string(stride) +
+                                             ") and needs a projection"
+                                       : "tensor '" + p + "downsample.0.weight' is unexpected: block " + block_name +
+                                             " keeps its shape, so torchvision has no downsample there");
+        if (block.has_downsample) block.downsample = reader.read_conv_bn(b.downsample);
+        for (const auto& c : block.convs) w.parameters += conv_bn_parameters(c);
+        if (block.has_downsample) w.parameters += conv_bn_parameters(block.downsample);
+        w.blocks.push_back(std::move(block));
+    }
     for (int stage = 0; stage < 4; ++stage) {
-        const int64_t planes = config.widths[stage], out = planes * expansion;
         const std::string layer = "layer" + std::to_string(stage + 1) + ".";
-        for (int b = 0; b < config.layers[stage]; ++b) {
-            const std::string p = layer + std::to_string(b) + ".";
-            const int stride = (b == 0 && stage > 0) ? 2 : 1;
-            ResNetBlockWeights block;
-            if (config.block == ResNetBlock::Basic) {
-                if (reader.has(p + "conv3.weight"))
-                    throw ModelError(path, "tensor '" + p + "conv3.weight' belongs to a bottleneck block, but config.json says "
-                                                            "\"block\": \"basic\"");
-                block.convs.push_back(reader.read_conv_bn(p + "conv1", p + "bn1", planes, in, 3, stride, 1));
-                block.convs.push_back(reader.read_conv_bn(p + "conv2", p + "bn2", planes, planes, 3, 1, 1));
-            } else {  // torchvision v1.5: the stride sits on the 3x3 convolution
-                if (!reader.has(p + "conv3.weight"))
-                    throw ModelError(path, "missing tensor '" + p + "conv3.weight' (config.json says \"block\": \"bottleneck\")");
-                block.convs.push_back(reader.read_conv_bn(p + "conv1", p + "bn1", planes, in, 1, 1, 0));
-                block.convs.push_back(reader.read_conv_bn(p + "conv2", p + "bn2", planes, planes, 3, stride, 1));
-                block.convs.push_back(reader.read_conv_bn(p + "conv3", p + "bn3", out, planes, 1, 1, 0));
-            }
-            // torchvision adds a projection exactly when the identity's shape would not match.
-            block.has_downsample = stride != 1 || in != out;
-            if (reader.has(p + "downsample.0.weight") != block.has_downsample)
-                throw ModelError(path, block.has_downsample
-                                           ? "missing tensor '" + p + "downsample.0.weight': block " + p.substr(0, p.size() - 1) +
-                                                 " changes the shape (" + std::to_string(in) + " -> " + std::to_string(out) +
-                                                 " channels, stride " + std::to_string(stride) + ") and needs a projection"
-                                           : "tensor '" + p + "downsample.0.weight' is unexpected: block " +
-                                                 p.substr(0, p.size() - 1) + " keeps its shape, so torchvision has no downsample there");
-            if (block.has_downsample)
-                block.downsample = reader.read_conv_bn(p + "downsample.0", p + "downsample.1", out, in, 1, stride, 0);
-            for (const auto& c : block.convs) w.parameters += conv_bn_parameters(c);
-            if (block.has_downsample) w.parameters += conv_bn_parameters(block.downsample);
-            w.blocks.push_back(std::move(block));
-            in = out;
-        }
         const std::string extra = layer + std::to_string(config.layers[stage]) + ".conv1.weight";
         if (reader.has(extra))
             throw ModelError(path, "tensor '" + extra + "' exists, but config.json says layers = " +

@@ -62,6 +62,26 @@ struct ResNetWeights {
     int64_t parameters = 0;                  // trainable values (BN running statistics excluded)
 };
 
+// The network a config describes, as torchvision builds it: every convolution (with its BatchNorm's
+// name) and its geometry, in execution order. The loader reads tensors by these names and shapes;
+// benchmarks fill them with random values.
+struct ConvSpec {
+    std::string conv, bn;  // e.g. "layer2.0.conv1", "layer2.0.bn1"
+    int64_t out = 0, in = 0, kernel = 0;
+    int stride = 1, padding = 0;
+};
+struct ResNetBlockSpec {
+    std::string prefix;  // e.g. "layer2.0."
+    std::vector<ConvSpec> convs;  // conv1, conv2 (+ conv3)
+    bool has_downsample = false;  // torchvision projects the identity exactly when its shape changes
+    ConvSpec downsample;
+};
+struct ResNetSpec {
+    ConvSpec stem;
+    std::vector<ResNetBlockSpec> blocks;  // all stages, in order
+};
+ResNetSpec resnet_spec(const ResNetConfig& config);
+
 // Reads config.json of a ResNet directory; `file` names it in errors.
 ResNetConfig parse_resnet_config(const nlohmann::json& config, const std::string& file);
 

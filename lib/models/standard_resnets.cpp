@@ -1,0 +1,87 @@
+#include "models/standard_resnets.hpp"
+
+#include <cmath>
+#include <random>
+
+#include "errors.hpp"
+#include "models/standard_vits.hpp"
+
+namespace vitc {
+
+namespace {
+
+struct Shape {
+    const char* name;
+    ResNetBlock block;
+    std::array<int, 4> layers;
+};
+constexpr Shape kShapes[] = {
+    {"resnet18", ResNetBlock::Basic, {2, 2, 2, 2}},
+    {"resnet34", ResNetBlock::Basic, {3, 4, 6, 3}},
+    {"resnet50", ResNetBlock::Bottleneck, {3, 4, 6, 3}},
+};
+
+// He-normal convolution weights, identity BatchNorm (as torchvision initialises them).
+ConvBatchNormWeights random_conv(const ConvSpec& spec, std::mt19937& rng) {
+    ConvBatchNormWeights c;
+    c.name = spec.conv;
+    c.stride = spec.stride;
+    c.padding = spec.padding;
+    const float fan_out = static_cast<float>(spec.out * spec.kernel * spec.kernel);
+    c.conv_weight = random_tensor({spec.out, spec.in, spec.kernel, spec.kernel}, rng, std::sqrt(2.0f / fan_out));
+    c.bn_weight = Tensor{{spec.out}, std::vector<float>(static_cast<size_t>(spec.out), 1.0f)};
+    c.bn_bias = c.bn_mean = Tensor{{spec.out}, std::vector<float>(static_cast<size_t>(spec.out), 0.0f)};
+    c.bn_var = c.bn_weight;
+    return c;
+}
+
+}  // namespace
+
+std::vector<std::string> standard_resnet_names() {
+    std::vector<std::string> names;
+    for (const auto& s : kShapes) names.push_back(s.name);
+    return names;
+}
+
+std::unique_ptr<ResNetModel> make_standard_resnet(const std::string& arch, Precision precision, int image_size) {
+    const Shape* shape = nullptr;
+    for (const auto& s : kShapes)
+        if (arch == s.name) shape = &s;
+    if (!shape) throw Error("unknown --arch '" + arch + "' (resnet18, resnet34, resnet50)");
+    if (image_size < 32 || image_size > 1024) throw Error("--image-size for a ResNet must be in [32, 1024]");
+    ResNetConfig c;
+    c.block = shape->block;
+    c.layers = shape->layers;
+    c.widths = {64, 128, 256, 512};
+    c.stem = ResNetStem::ImageNet;
+    c.num_channels = 3;
+    c.image_height = c.image_width = image_size;
+    for (int k = 0; k < 1000; ++k) c.labels.push_back("class_" + std::to_string(k));
+
+    std::mt19937 rng(0);
+    const ResNetSpec spec = resnet_spec(c);
+    ResNetWeights w;
+    w.stem = random_conv(spec.stem, rng);
+    for (const ResNetBlockSpec& b : spec.blocks) {
+        ResNetBlockWeights block;
+        for (const ConvSpec& conv : b.convs) block.convs.push_back(random_conv(conv, rng));
+        block.has_downsample = b.has_downsample;
+        if (b.has_downsample) block.downsample = random_conv(b.downsample, rng);
+        w.blocks.push_back(std::move(block));
+    }
+    w.fc_weight = random_tensor({1000, c.features()}, rng, 0.01f);
+    w.fc_bias = random_tensor({1000}, rng, 0.01f);
+    w.parameters = w.fc_weight.numel() + w.fc_bias.numel();
+    const auto count = [&](const ConvBatchNormWeights& conv) {
+        w.parameters += conv.conv_weight.numel() + 2 * conv.bn_weight.numel();
+    };
+    count(w.stem);
+    for (const auto& b : w.blocks) {
+        for (const auto& conv : b.convs) count(conv);
+        if (b.has_downsample) count(b.downsample);
+    }
+    Preprocessing p = default_resnet_preprocessing(c);
+    return std::make_unique<ResNetModel>(std::move(c), std::move(p), w, precision);
+}
+
+}  // namespace vitc
