@@ -112,13 +112,15 @@ int bench_command(int argc, char** argv) {
                                   {"fraction_of_peak", fraction},
                                   {"session_setup_ms", r.session_setup_ms},
                                   {"buffers_mb", r.buffers_mb},
-                                  {"peak_resident_mb", r.peak_resident_mb}});
+                                  {"peak_resident_mb", r.peak_resident_mb},
+                                  {"peak_excludes_loading", r.peak_reset}});
         if (format == "text")
             std::cout << std::setw(6) << batch << std::setw(12) << std::setprecision(2) << r.latency_ms_median
                       << std::setw(8) << r.latency_ms_p10 << "-" << std::left << std::setw(8) << r.latency_ms_p90
                       << std::right << std::setw(10) << std::setprecision(1) << r.images_per_second << std::setw(10)
                       << r.gflops << std::setw(8) << std::setprecision(0) << 100 * fraction << "%" << std::setw(13)
-                      << std::setprecision(1) << r.buffers_mb << std::setw(14) << r.peak_resident_mb << "\n";
+                      << std::setprecision(1) << r.buffers_mb << std::setw(14) << r.peak_resident_mb
+                      << (r.peak_reset ? "" : " (includes loading: the mark could not be reset)") << "\n";
     }
     if (format == "json") std::cout << out.dump(2) << std::endl;
     return 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "models/standard_vits.hpp"
 #include "runtime/linear.hpp"
@@ -45,13 +46,49 @@ TEST_CASE("quantize_rows: infinities saturate and NaN becomes 0 (a hostile model
     CHECK(q.values == expected);
 }
 
+TEST_CASE("quantize_rows: a denormal row quantises to 0 with scale 1, never 0/0", "[int8]") {
+    const float tiny = std::numeric_limits<float>::denorm_min(), small = 1e-37f;
+    const Tensor w{{2, 2}, {tiny, 0.0f, small, -small}};
+    const RowQuantized q = quantize_rows(w);
+    CHECK(q.scales == std::vector<float>{1.0f, 1.0f});
+    CHECK(q.values == std::vector<int8_t>{0, 0, 0, 0});
+}
+
+TEST_CASE("DynamicQuantizer: a NaN or infinite input gives a NaN scale, so the layer's output is NaN as in f32",
+          "[int8]") {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+        std::vector<float> x(200, 0.5f);
+        x[17] = bad;
+        const auto source = copy_to_memory(x, {10, 20});
+        DynamicQuantizer quantizer(source.get_desc());
+        dnnl::stream stream(cpu_engine());
+        CHECK(std::isnan(quantizer.run(stream, source)));
+    }
+}
+
 TEST_CASE("max_abs finds the largest magnitude on the thread team and on one thread", "[int8]") {
     std::mt19937 rng(3);
     for (int64_t n : {int64_t{5}, int64_t{300001}}) {
         Tensor t = random_tensor({n}, rng, 1.0f);
         t.values[static_cast<size_t>(n * 2 / 3)] = -9.5f;
         CHECK(max_abs(t.values.data(), n) == 9.5f);
+        t.values[1] = std::numeric_limits<float>::quiet_NaN();
+        CHECK(std::isnan(max_abs(t.values.data(), n)));
     }
+}
+
+TEST_CASE("max_abs from several threads at once (each starts its own OpenMP team)", "[int8]") {
+    std::mt19937 rng(8);
+    Tensor t = random_tensor({400000}, rng, 1.0f);
+    t.values[123456] = 42.0f;
+    std::vector<float> found(4, 0.0f);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < found.size(); ++i)
+        threads.emplace_back([&, i] {
+            for (int repeat = 0; repeat < 20; ++repeat) found[i] = std::max(found[i], max_abs(t.values.data(), t.numel()));
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(found == std::vector<float>(4, 42.0f));
 }
 
 TEST_CASE("DynamicQuantizer: s = max|x| / 127 and q = round(x / s)", "[int8]") {

@@ -22,6 +22,7 @@ TEST_CASE("standard ResNets have torchvision's parameter counts and run", "[benc
         }
     }
     CHECK_THROWS_AS(make_standard_resnet("resnet101", Precision::F32), Error);
+    CHECK_THROWS_WITH(make_standard_resnet("resnet18", Precision::INT8), Catch::Contains("int8 is not implemented"));
 }
 
 TEST_CASE("standard ViT-B/16 has torchvision's parameter count", "[bench]") {

@@ -320,9 +320,23 @@ void ResNetSession::copy_features(float* out) {
 
 }  // namespace
 
+namespace {
+
+// int8 here would need fixed activation scales (a calibration pass): oneDNN 2.6's int8
+// convolutions take no run-time scales, which vitc's dynamic int8 (the ViT's) relies on.
+Precision supported_resnet_precision(Precision precision) {
+    if (precision == Precision::INT8)
+        throw Error("precision int8 is not implemented for ResNet models (f32 and bf16 are): "
+                    "it would need calibrated activation scales");
+    return precision;
+}
+
+}  // namespace
+
 ResNetModel::ResNetModel(ResNetConfig config, Preprocessing preprocessing, const ResNetWeights& weights,
                          Precision precision)
-    : config_(std::move(config)), preprocessing_(std::move(preprocessing)), precision_(precision),
+    : config_(std::move(config)), preprocessing_(std::move(preprocessing)),
+      precision_(supported_resnet_precision(precision)),
       parameter_count_(weights.parameters),
       fc_(runtime::prepare_linear(weights.fc_weight, weights.fc_bias)), fc_weight_(weights.fc_weight),
       fc_bias_(weights.fc_bias) {
@@ -380,11 +394,11 @@ void ResNetModel::check_input_size(int height, int width) const {
 std::unique_ptr<Model> load_resnet_model(const std::string& directory, const nlohmann::json& config_json,
                                          const std::string& config_file, Precision precision) {
     namespace fs = std::filesystem;
-    // int8 here would need fixed activation scales (a calibration pass): oneDNN 2.6's int8
-    // convolutions take no run-time scales, which vitc's dynamic int8 (the ViT's) relies on.
-    if (precision == Precision::INT8)
-        throw ModelError(config_file, "precision int8 is not implemented for ResNet models (f32 and bf16 are): "
-                                      "it would need calibrated activation scales");
+    try {  // refused before reading any weights, naming the model's config
+        supported_resnet_precision(precision);
+    } catch (const Error& e) {
+        throw ModelError(config_file, e.what());
+    }
     ResNetConfig config = parse_resnet_config(config_json, config_file);
     const SafetensorsFile weights_file = SafetensorsFile::open(weights_path(directory));
     const ResNetWeights weights = load_resnet_weights(weights_file, config);

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "errors.hpp"
+
 namespace vitc::runtime {
 
 using tag = dnnl::memory::format_tag;
@@ -91,6 +93,7 @@ LinearLayer::LinearLayer(int64_t rows, const LinearWeights& like, const dnnl::po
     int bias_post_op = 0;
     const auto pd = linear_primitive_desc(rows, like, post_ops, dst_type, &bias_post_op);
     matmul_ = dnnl::matmul(pd);
+    weights_desc_ = like.weights.get_desc();
     scratchpad_bytes_ = pd.scratchpad_desc().get_size();
     implementation_ = pd.impl_info_str();
     bias_arg_ = DNNL_ARG_BIAS;
@@ -108,6 +111,8 @@ size_t LinearLayer::buffer_bytes() const {
 
 void LinearLayer::run(dnnl::stream& stream, const dnnl::memory& src, const LinearWeights& w, const dnnl::memory& dst,
                       const dnnl::memory& scratchpad) {
+    if (w.weights.get_desc() != weights_desc_ || w.channel_scales.size() != (quantized_ ? static_cast<size_t>(w.out) : 0))
+        throw Error("internal: LinearLayer given weights of another shape or layout");
     args_[DNNL_ARG_WEIGHTS] = w.weights;
     args_[bias_arg_] = w.bias;
     args_[DNNL_ARG_DST] = dst;

@@ -39,6 +39,11 @@ public:
     LinearLayer() = default;
     LinearLayer(int64_t rows, const LinearWeights& like, const dnnl::post_ops& post_ops = dnnl::post_ops(),
                 data_type dst_type = data_type::f32);
+    // Not copyable: a copy would share the int8 buffers (dnnl::memory is a shared handle).
+    LinearLayer(const LinearLayer&) = delete;
+    LinearLayer& operator=(const LinearLayer&) = delete;
+    LinearLayer(LinearLayer&&) = default;
+    LinearLayer& operator=(LinearLayer&&) = default;
 
     size_t scratchpad_bytes() const { return scratchpad_bytes_; }
     // Buffers of its own (int8: the quantised input), apart from the shared scratchpad.
@@ -46,12 +51,14 @@ public:
     data_type input_type() const { return quantized_ ? data_type::f32 : type_; }
     // oneDNN's name for the kernel it chose, e.g. "brg:avx512_core" or "gemm:jit".
     const std::string& implementation() const { return implementation_; }
-    // dst = post_ops(src W^T + b). The stream may still be running when this returns.
+    // dst = post_ops(src W^T + b), for weights shaped and laid out like `like` (checked). The
+    // stream may still be running when this returns.
     void run(dnnl::stream& stream, const dnnl::memory& src, const LinearWeights& w, const dnnl::memory& dst,
              const dnnl::memory& scratchpad);
 
 private:
     dnnl::matmul matmul_;
+    dnnl::memory::desc weights_desc_;  // the layout every `w` passed to run() must have
     data_type type_ = data_type::f32;
     size_t scratchpad_bytes_ = 0;
     std::string implementation_;

@@ -1,6 +1,7 @@
 #pragma once
-// The number format of the transformer blocks' matmuls. Accumulation, LayerNorm and softmax
-// statistics, the residual stream and the logits stay f32 in every mode.
+// The number format of a model's heavy operations. In the ViT, accumulation, LayerNorm and
+// softmax statistics, the residual stream and the logits stay f32 in every mode; the ResNet
+// keeps bf16 activations, its residual included, in bf16 mode (and has no int8 mode).
 //   f32   everything f32.
 //   bf16  weights and matmul inputs bf16, accumulation f32.
 //   int8  Linear weights s8 per output channel (quantised at load); each Linear's input is

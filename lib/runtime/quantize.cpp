@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
+#include "errors.hpp"
 #include "runtime/dnnl_helpers.hpp"
 #include "runtime/threads.hpp"
 
 namespace vitc::runtime {
 
-float symmetric_scale(float max_abs) { return max_abs > 0 && std::isfinite(max_abs) ? max_abs / 127.0f : 1.0f; }
+// Below 127 x the smallest normal float the scale (and 1/scale) would underflow (overflow), and
+// 0/0 would reach the int8 conversion; such values quantise to 0 with scale 1 instead.
+float symmetric_scale(float max_abs) {
+    return max_abs >= 127.0f * std::numeric_limits<float>::min() && std::isfinite(max_abs) ? max_abs / 127.0f : 1.0f;
+}
 
 RowQuantized quantize_rows(const Tensor& weight) {
     const int64_t rows = weight.dim(0), cols = weight.numel() / rows;
@@ -37,12 +43,14 @@ namespace {
 __attribute__((target_clones("avx512f", "avx2", "default")))
 float max_abs_range(const float* values, int64_t begin, int64_t end) {
     float m = 0;
-#pragma omp simd reduction(max : m)
+    int nan = 0;  // the max reduction drops NaNs, so they are counted on the side
+#pragma omp simd reduction(max : m) reduction(| : nan)
     for (int64_t i = begin; i < end; ++i) {
         const float magnitude = std::fabs(values[i]);
         m = magnitude > m ? magnitude : m;
+        nan |= magnitude != magnitude;
     }
-    return m;
+    return nan ? std::numeric_limits<float>::quiet_NaN() : m;
 }
 
 }  // namespace
@@ -50,10 +58,15 @@ float max_abs_range(const float* values, int64_t begin, int64_t end) {
 float max_abs(const float* values, int64_t count) {
     std::vector<float> partial(static_cast<size_t>(max_threads()), 0.0f);
     parallel_ranges(count, [&](int thread, int64_t begin, int64_t end) { partial[thread] = max_abs_range(values, begin, end); });
-    return *std::max_element(partial.begin(), partial.end());
+    float m = 0;
+    for (float p : partial) m = (p > m || p != p) ? p : m;
+    return m;
 }
 
-DynamicQuantizer::DynamicQuantizer(const dnnl::memory::desc& source) {
+DynamicQuantizer::DynamicQuantizer(const dnnl::memory::desc& source) : source_desc_(source) {
+    if (source != plain_desc(source.dims())) throw Error("internal: DynamicQuantizer needs a dense row-major f32 source");
+    count_ = 1;
+    for (int64_t d : source.dims()) count_ *= d;
     const auto& engine = cpu_engine();
     quantized_ = dnnl::memory(plain_desc(source.dims(), dnnl::memory::data_type::s8), engine);
     inverse_scale_ = dnnl::memory(plain_desc({1}), engine);
@@ -64,10 +77,12 @@ DynamicQuantizer::DynamicQuantizer(const dnnl::memory::desc& source) {
 }
 
 float DynamicQuantizer::run(dnnl::stream& stream, const dnnl::memory& source) {
+    if (source.get_desc() != source_desc_) throw Error("internal: DynamicQuantizer given a source of another shape or layout");
     stream.wait();
-    // The source is a dense f32 buffer (plain_desc), so its bytes are its values.
-    const int64_t count = static_cast<int64_t>(source.get_desc().get_size() / sizeof(float));
-    const float scale = symmetric_scale(max_abs(static_cast<const float*>(source.get_data_handle()), count));
+    const float largest = max_abs(static_cast<const float*>(source.get_data_handle()), count_);
+    // A NaN or an infinity in the input gives NaN scales, so the layer's output is NaN as in f32
+    // rather than quietly finite.
+    const float scale = std::isfinite(largest) ? symmetric_scale(largest) : std::numeric_limits<float>::quiet_NaN();
     *static_cast<float*>(inverse_scale_.get_data_handle()) = 1.0f / scale;
     args_[DNNL_ARG_FROM] = source;
     reorder_.execute(stream, args_);

@@ -11,7 +11,8 @@
 
 namespace vitc::runtime {
 
-// The scale for values whose largest magnitude is max_abs; 1 when they are all zero (q is 0).
+// The scale for values whose largest magnitude is max_abs; 1 when that is 0, denormal or not
+// finite (q is then 0, or saturates).
 float symmetric_scale(float max_abs);
 
 // A PyTorch [out, in] weight quantised per output channel:
@@ -22,7 +23,7 @@ struct RowQuantized {
 };
 RowQuantized quantize_rows(const Tensor& weight);
 
-// max_i |values[i]|, split over oneDNN's thread team.
+// max_i |values[i]|, split over oneDNN's thread team; NaN if any value is NaN.
 float max_abs(const float* values, int64_t count);
 
 // Quantises an f32 activation per tensor at run time: a max-abs pass, then a oneDNN reorder
@@ -30,13 +31,20 @@ float max_abs(const float* values, int64_t count);
 class DynamicQuantizer {
 public:
     DynamicQuantizer() = default;
-    explicit DynamicQuantizer(const dnnl::memory::desc& source);  // dense f32
+    explicit DynamicQuantizer(const dnnl::memory::desc& source);  // dense row-major f32
+    // Not copyable: a copy would share the output buffer (dnnl::memory is a shared handle).
+    DynamicQuantizer(const DynamicQuantizer&) = delete;
+    DynamicQuantizer& operator=(const DynamicQuantizer&) = delete;
+    DynamicQuantizer(DynamicQuantizer&&) = default;
+    DynamicQuantizer& operator=(DynamicQuantizer&&) = default;
 
     const dnnl::memory& output() const { return quantized_; }
     // Waits for `source` to be computed, fills output() and returns s: source ~ s * output().
     float run(dnnl::stream& stream, const dnnl::memory& source);
 
 private:
+    dnnl::memory::desc source_desc_;
+    int64_t count_ = 0;
     dnnl::reorder reorder_;
     dnnl::memory quantized_, inverse_scale_;
     Args args_;  // built once; only the source changes

@@ -11,9 +11,11 @@ void set_threads(int threads);
 // Splits [0, count) into one contiguous range per thread of oneDNN's OpenMP team and calls
 // body(thread, begin, end) on each, concurrently (thread < max_threads()). For the few light
 // passes that are not oneDNN primitives (int8's max-abs scan). Small counts run on the caller.
+// `body` must not throw: an exception cannot cross the OpenMP region (the program would end).
 void parallel_ranges(int64_t count, const std::function<void(int thread, int64_t begin, int64_t end)>& body);
 
-// The size of oneDNN's thread team (at most --threads).
+// The size of the OpenMP team a parallel region started on this thread gets. libgomp keeps the
+// setting per thread: set_threads() on the main thread does not reach threads started earlier.
 int max_threads();
 
 }  // namespace vitc::runtime

@@ -50,7 +50,7 @@ BenchmarkResult benchmark_model(const Model& model, const std::string& name, int
     r.iterations = iterations;
     r.flops_per_image = model.summary().flops_per_image;
     r.resident_mb_before_session = resident_mb();
-    reset_peak_resident();
+    r.peak_reset = reset_peak_resident();
 
     const int h = model.preprocessing().output_height(), w = model.preprocessing().output_width();
     std::vector<float> images(static_cast<size_t>(batch) * model.num_channels() * h * w);

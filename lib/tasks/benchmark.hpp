@@ -23,6 +23,7 @@ struct BenchmarkResult {
     // Process high-water mark from creating the session to the end of the runs (the mark is
     // reset first where the kernel allows, so the transient peak of loading is not counted).
     double peak_resident_mb = 0;
+    bool peak_reset = false;  // false: the mark could not be reset and includes loading
 };
 
 BenchmarkResult benchmark_model(const Model& model, const std::string& name, int batch, int iterations,
