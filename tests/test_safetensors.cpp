@@ -58,6 +58,23 @@ TEST_CASE("safetensors: reads F32, F16 and BF16 tensors", "[safetensors]") {
     CHECK_THROWS_WITH(file.info("missing"), Catch::Contains("missing tensor 'missing'"));
 }
 
+TEST_CASE("safetensors: NaN and infinite weights are refused, naming the tensor and the element", "[safetensors]") {
+    test::TempDir dir;
+    const std::string path = dir.file("poisoned.safetensors");
+    // F32 NaN 0x7fc00000 as element 1 of "a"; BF16 +infinity 0x7f80; F16 -infinity 0xfc00.
+    const std::string nan_f32("\x00\x00\xc0\x7f", 4), inf_bf16("\x80\x7f", 2), inf_f16("\x00\xfc", 2);
+    const std::string header =
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+        R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[8,10]},)"
+        R"("h":{"dtype":"F16","shape":[1],"data_offsets":[10,12]}})";
+    test::write_file(path, safetensors_bytes(header, floats({1}) + nan_f32 + inf_bf16 + inf_f16));
+    const auto file = SafetensorsFile::open(path);
+    CHECK_THROWS_WITH(file.read_f32("a"), Catch::Contains("tensor 'a' holds a non-finite value") &&
+                                              Catch::Contains("at element 1") && Catch::Contains(path));
+    CHECK_THROWS_WITH(file.read_f32("b"), Catch::Contains("tensor 'b' holds a non-finite value"));
+    CHECK_THROWS_WITH(file.read_f32("h"), Catch::Contains("tensor 'h' holds a non-finite value"));
+}
+
 TEST_CASE("safetensors: malformed files are refused with a reason", "[safetensors][errors]") {
     const std::string t = R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
     const std::string data = floats({1, 2});

@@ -1,5 +1,7 @@
 #include "io/safetensors.hpp"
 
+#include <cmath>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -269,6 +271,11 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
             throw ModelError(path_, "tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
                                         "; weights must be F32, F16 or BF16");
     }
+    // A NaN or an infinity in a weight makes every prediction NaN (or, in int8, garbage).
+    for (size_t i = 0; i < n; ++i)
+        if (!std::isfinite(out[i]))
+            throw ModelError(path_, "tensor '" + name + "' holds a non-finite value (NaN or infinity) at element " +
+                                        std::to_string(i));
     return out;
 }
 

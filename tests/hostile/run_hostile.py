@@ -179,6 +179,16 @@ def make_models(root, source):
         h[b]["data_offsets"] = [start, start + size]
     model("tensors-overlap", tensors=edited(overlap))
     model("tensor-renamed", tensors=edited(lambda h: h.update({"renamed": h.pop(first)})))
+
+    def poisoned(value):  # the first tensor's first element set to NaN or infinity
+        def write(path):
+            dtype, start = header[first]["dtype"], header[first]["data_offsets"][0]
+            raw = struct.pack("<f", value) if dtype == "F32" else \
+                struct.pack("<f", value)[2:] if dtype == "BF16" else struct.pack("<e", value)
+            write_safetensors(path, header, body[:start] + raw + body[start + len(raw):])
+        return write
+    model("weight-nan", tensors=poisoned(float("nan")))
+    model("weight-infinity", tensors=poisoned(float("inf")))
     model("preprocessor-size-zero", preprocessor={"size": {"height": 0, "width": 0}})
     model("preprocessor-size-huge", preprocessor={"size": {"height": 8000, "width": 8000}})
     model("preprocessor-std-zero", preprocessor={"image_std": [0.0]})
