@@ -92,6 +92,8 @@ def make_images(root, seeds):
     add("large-but-legal-3000x3000.png", png(3000, 3000), True)
     shutil.copy(os.path.join(seeds, "exif-rotate90.jpg"), os.path.join(root, "exif-rotate90.jpg"))
     cases.append(("exif-rotate90.jpg", os.path.join(root, "exif-rotate90.jpg"), True))
+    # Found by fuzz_image: Debian's OpenCV hands it to GDCM, which aborts on an assert.
+    add("dicom-abort.dcm", open(os.path.join(seeds, "dicom-abort.dcm"), "rb").read(), False)
     os.mkdir(os.path.join(root, "folder-named.png"))
     cases.append(("folder-named.png", os.path.join(root, "folder-named.png"), False))
     os.symlink("loop.png", os.path.join(root, "loop.png"))
