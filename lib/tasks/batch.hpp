@@ -24,7 +24,8 @@ struct BatchReport {
     size_t failed = 0;
     bool interrupted = false;     // stopped early by should_stop (e.g. Ctrl-C)
     double seconds = 0;           // wall time of the whole run
-    double decode_seconds = 0;    // decoding and preprocessing, on the worker thread (overlaps the model)
+    double decode_seconds = 0;      // reading and decoding files, on the worker thread (overlaps the model)
+    double preprocess_seconds = 0;  // resize, crop, normalise, on the worker thread
     double model_seconds = 0;     // the forward passes
     // Over the images with a known label that were classified:
     size_t evaluated = 0, top1_correct = 0, top5_correct = 0;

@@ -1,5 +1,7 @@
 #include "tasks/classifier.hpp"
 
+#include <chrono>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -36,8 +38,16 @@ size_t Classifier::input_size() const {
     return static_cast<size_t>(model_.num_channels()) * input_height() * input_width();
 }
 
-void Classifier::load_image(const std::string& path, float* input) const {
-    preprocess_image(decode_image(path, limits_), model_.preprocessing(), model_.num_channels(), input);
+void Classifier::load_image(const std::string& path, float* input, LoadTimes* times) const {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    const cv::Mat image = decode_image(path, limits_);
+    const auto decoded = Clock::now();
+    preprocess_image(image, model_.preprocessing(), model_.num_channels(), input);
+    if (times) {
+        times->decode_seconds += std::chrono::duration<double>(decoded - start).count();
+        times->preprocess_seconds += std::chrono::duration<double>(Clock::now() - decoded).count();
+    }
 }
 
 std::vector<Prediction> Classifier::run(const float* inputs, int count) {
