@@ -123,7 +123,7 @@ TEST_CASE("decode: EXIF orientation is applied", "[decode]") {
 TEST_CASE("decode: header sizes are read before decoding", "[decode]") {
     test::TempDir dir;
     cv::Mat image(3, 5, CV_8UC3, cv::Scalar(1, 2, 3));
-    for (const char* ext : {".png", ".jpg", ".bmp", ".webp", ".pgm"}) {
+    for (const char* ext : {".png", ".jpg", ".bmp", ".webp", ".pgm", ".tiff"}) {
         const std::string path = dir.file(std::string("x") + ext);
         const cv::Mat written = std::string(ext) == ".pgm" ? cv::Mat(3, 5, CV_8UC1, cv::Scalar(9)) : image;
         REQUIRE(cv::imwrite(path, written));
@@ -131,6 +131,49 @@ TEST_CASE("decode: header sizes are read before decoding", "[decode]") {
         limits.max_pixels = 14;  // 15 pixels declared: refused from the header
         CHECK_THROWS_WITH(decode_image(path, limits), Catch::Contains("header declares 5x3"));
     }
+}
+
+TEST_CASE("decode: found by fuzz_image, a JPEG with bytes between segments hides no oversized frame", "[decode]") {
+    // libjpeg skips stray bytes between segments; the header check must too, or the 10000 x 65290
+    // frame below went to the decoder, which allocated 2 GB before the pixel limit was checked.
+    std::vector<unsigned char> jpeg = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0x12, 0x34, 0x56,  // APP0 + 3 stray
+                                       0xff, 0xc0, 0x00, 0x11, 0x08, 0xff, 0x0a, 0x27, 0x10, 0x03};
+    jpeg.resize(64, 0);
+    CHECK_THROWS_WITH(decode_image_bytes(jpeg, "stray.jpg"), Catch::Contains("header declares 10000x65290"));
+}
+
+TEST_CASE("decode: TIFF sizes, little- and big-endian, classic and BigTIFF, come from the first IFD", "[decode]") {
+    // A 20000 x 30000 first page: one IFD entry each for ImageWidth (256, LONG) and ImageLength
+    // (257, SHORT); the bytes are written out by hand for each byte order and variant.
+    const auto tiff = [](bool little, bool big) {
+        std::vector<unsigned char> b;
+        const auto put = [&](uint64_t v, int bytes) {
+            for (int k = 0; k < bytes; ++k) b.push_back(static_cast<unsigned char>(v >> (8 * (little ? k : bytes - 1 - k))));
+        };
+        b.push_back(little ? 'I' : 'M');
+        b.push_back(little ? 'I' : 'M');
+        put(big ? 43 : 42, 2);
+        if (big) {
+            put(8, 2);
+            put(0, 2);
+            put(16, 8);  // IFD at 16
+            put(2, 8);   // 2 entries of 20 bytes: tag, type, count (8), value (8)
+            put(256, 2), put(4, 2), put(1, 8), put(20000, 4), put(0, 4);
+            put(257, 2), put(3, 2), put(1, 8), put(30000, 2), put(0, 6);
+        } else {
+            put(8, 4);   // IFD at 8
+            put(2, 2);   // 2 entries of 12 bytes: tag, type, count (4), value (4)
+            put(256, 2), put(4, 2), put(1, 4), put(20000, 4);
+            put(257, 2), put(3, 2), put(1, 4), put(30000, 2), put(0, 2);
+        }
+        put(0, big ? 8 : 4);  // no next IFD
+        return b;
+    };
+    for (bool little : {true, false})
+        for (bool big : {false, true}) {
+            INFO("little-endian " << little << ", BigTIFF " << big);
+            CHECK_THROWS_WITH(decode_image_bytes(tiff(little, big), "bomb.tiff"), Catch::Contains("header declares 20000x30000"));
+        }
 }
 
 TEST_CASE("decode: a header declaring 4294967295 x 4294967295 pixels is refused without overflow", "[decode]") {

@@ -19,7 +19,10 @@ bool starts_with(const std::vector<unsigned char>& b, const char* magic, size_t 
 std::optional<ImageSize> jpeg_size(const std::vector<unsigned char>& b) {
     size_t i = 2;
     while (i + 9 < b.size()) {
-        if (b[i] != 0xff) return std::nullopt;
+        if (b[i] != 0xff) {  // bytes between segments: libjpeg skips them ("extraneous bytes"), so do we
+            ++i;
+            continue;
+        }
         const unsigned char marker = b[i + 1];
         if (marker == 0xff) {  // fill byte
             ++i;
@@ -57,6 +60,38 @@ std::optional<ImageSize> pnm_size(const std::vector<unsigned char>& b) {
     return ImageSize{values[0], values[1]};
 }
 
+// TIFF and BigTIFF: ImageWidth (256) and ImageLength (257) from the first IFD, the page OpenCV
+// decodes. Every offset is checked against the file size.
+std::optional<ImageSize> tiff_size(const std::vector<unsigned char>& b) {
+    const bool little = b[0] == 'I';
+    const auto get = [&](size_t at, size_t bytes) -> std::optional<uint64_t> {
+        if (at > b.size() || bytes > b.size() - at) return std::nullopt;
+        uint64_t v = 0;
+        for (size_t k = 0; k < bytes; ++k) v |= uint64_t(b[at + (little ? k : bytes - 1 - k)]) << (8 * k);
+        return v;
+    };
+    const auto version = get(2, 2);
+    if (!version || (*version != 42 && *version != 43)) return std::nullopt;
+    const bool big = *version == 43;
+    const size_t count_bytes = big ? 8 : 2, entry_bytes = big ? 20 : 12, value_at = big ? 12 : 8;
+    const auto ifd = big ? get(8, 8) : get(4, 4);
+    const auto entries = ifd ? get(*ifd, count_bytes) : std::nullopt;
+    if (!entries || *entries > b.size() / entry_bytes) return std::nullopt;
+    int64_t width = -1, height = -1;
+    for (uint64_t e = 0; e < *entries; ++e) {
+        const size_t at = *ifd + count_bytes + e * entry_bytes;
+        const auto tag = get(at, 2), type = get(at + 2, 2);
+        if (!tag || !type) return std::nullopt;
+        if (*tag != 256 && *tag != 257) continue;
+        const auto value = *type == 3 ? get(at + value_at, 2) : *type == 4 ? get(at + value_at, 4)
+                                                             : *type == 16 ? get(at + value_at, 8) : std::nullopt;
+        if (!value || *value > (uint64_t(1) << 40)) return ImageSize{INT64_C(1) << 40, 1};  // unreadable or absurd
+        (*tag == 256 ? width : height) = static_cast<int64_t>(*value);
+    }
+    if (width < 0 || height < 0) return std::nullopt;
+    return ImageSize{width, height};
+}
+
 }  // namespace
 
 std::optional<ImageSize> peek_image_size(const std::vector<unsigned char>& b) {
@@ -78,6 +113,7 @@ std::optional<ImageSize> peek_image_size(const std::vector<unsigned char>& b) {
             return ImageSize{(b[24] | (b[25] << 8) | (b[26] << 16)) + 1, (b[27] | (b[28] << 8) | (b[29] << 16)) + 1};
     }
     if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') return pnm_size(b);
+    if (starts_with(b, "II", 2) || starts_with(b, "MM", 2)) return tiff_size(b);
     return std::nullopt;
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // Reading an image's width and height from its header, without decoding it, so that a
 // decompression bomb (a tiny file declaring billions of pixels) is refused before OpenCV
-// allocates anything. Knows PNG, JPEG, GIF, BMP, WebP and PNM; other formats return nothing
-// and rely on OpenCV's own limit.
+// allocates anything. Knows PNG, JPEG, GIF, BMP, WebP, PNM and TIFF; other formats return
+// nothing and rely on OpenCV's own limit (2^30 pixels).
 #include <cstdint>
 #include <optional>
 #include <utility>
