@@ -115,8 +115,9 @@ void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& 
     out << "images: " << images << ", classified: " << images - failed << ", failed: " << failed << "\n";
     // Decoding and preprocessing overlap the model (pipelined), so the parts add up to more than
     // the wall time when the pipeline works.
-    out << "time: " << seconds << " s, " << images_per_second() << " images/s (on a worker thread: decode "
-        << decode_seconds << " s, preprocess " << preprocess_seconds << " s; model " << model_seconds << " s)\n";
+    out << "time: " << seconds << " s, " << images_per_second() << " images/s" << std::setprecision(2)
+        << " (on a worker thread: decode " << decode_seconds << " s, preprocess " << preprocess_seconds
+        << " s; model " << model_seconds << " s)\n";
     if (evaluated == 0) return;
     out << std::setprecision(2) << "accuracy on " << evaluated << " labelled images: top-1 "
         << 100.0 * top1_correct / evaluated << "%, top-5 " << 100.0 * top5_correct / evaluated << "%\n";
