@@ -37,12 +37,15 @@ DecodeLimits decode_limits_from(const cxxopts::ParseResult& args) {
     return limits;
 }
 
+void set_threads_from(const cxxopts::ParseResult& args) {
+    if (!args.count("threads")) return;
+    const int threads = args["threads"].as<int>();
+    if (threads < 1) throw Error("--threads must be at least 1");
+    runtime::set_threads(threads);
+}
+
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
-    if (args.count("threads")) {
-        const int threads = args["threads"].as<int>();
-        if (threads < 1) throw Error("--threads must be at least 1");
-        runtime::set_threads(threads);
-    }
+    set_threads_from(args);
     return load_model(args["model"].as<std::string>(), parse_precision(args["precision"].as<std::string>()));
 }
 

@@ -17,6 +17,8 @@ constexpr int kExitUsage = 2;
 void add_model_options(cxxopts::Options& options);
 // Loads --model (default: the bundled model, or $VITC_MODEL) and applies --threads.
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args);
+// Applies --threads (checked to be at least 1) when given.
+void set_threads_from(const cxxopts::ParseResult& args);
 std::string default_model_dir();
 
 // --max-pixels: images declaring more pixels are refused before decoding.

@@ -11,7 +11,6 @@
 #include "models/standard_resnets.hpp"
 #include "models/standard_vits.hpp"
 #include "runtime/matmul_peak.hpp"
-#include "runtime/threads.hpp"
 #include "tasks/benchmark.hpp"
 
 namespace vitc::cli {
@@ -61,10 +60,7 @@ int bench_command(int argc, char** argv) {
     if (format != "text" && format != "json") throw Error("--format must be text or json");
     const int iterations = args["iterations"].as<int>(), warmup = args["warmup"].as<int>();
     if (iterations < 1 || warmup < 0) throw Error("--iterations must be at least 1 and --warmup at least 0");
-    if (args.count("threads")) {
-        if (args["threads"].as<int>() < 1) throw Error("--threads must be at least 1");
-        runtime::set_threads(args["threads"].as<int>());
-    }
+    set_threads_from(args);
     const Precision precision = parse_precision(args["precision"].as<std::string>());
 
     const double rss_start = resident_mb();

@@ -7,7 +7,6 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
-#include "runtime/threads.hpp"
 #include "tasks/compare.hpp"
 #include "tasks/compare_html.hpp"
 
@@ -57,10 +56,7 @@ int compare_command(int argc, char** argv) {
     const std::string out_dir = args.count("out") ? args["out"].as<std::string>() : "";
     if (!out_dir.empty() && folder && is_inside(out_dir, input))
         throw Error("--out " + out_dir + " is inside the input folder " + input + "; vitc never writes there");
-    if (args.count("threads")) {
-        if (args["threads"].as<int>() < 1) throw Error("--threads must be at least 1");
-        runtime::set_threads(args["threads"].as<int>());
-    }
+    set_threads_from(args);
 
     const std::array<std::string, 2> dirs = {args["vit"].as<std::string>(), args["cnn"].as<std::string>()};
     const std::array<Precision, 2> precisions = {parse_precision(args["vit-precision"].as<std::string>()),
