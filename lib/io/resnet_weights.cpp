@@ -111,10 +111,6 @@ private:
     std::set<std::string> used_;
 };
 
-int64_t conv_bn_parameters(const ConvBatchNormWeights& c) {
-    return c.conv_weight.numel() + c.bn_weight.numel() + c.bn_bias.numel();  // running stats are buffers
-}
-
 }  // namespace
 
 ResNetConfig parse_resnet_config(const json& j, const std::string& file) {
@@ -137,6 +133,18 @@ ResNetConfig parse_resnet_config(const json& j, const std::string& file) {
         throw ModelError(file, "field 'image_size' is missing (the size images are resized to, e.g. 224)");
     c.labels = shared.labels;
     return c;
+}
+
+int64_t count_parameters(const ResNetWeights& w) {
+    const auto conv_bn = [](const ConvBatchNormWeights& c) {  // BN running statistics are buffers
+        return c.conv_weight.numel() + c.bn_weight.numel() + c.bn_bias.numel();
+    };
+    int64_t n = conv_bn(w.stem) + w.fc_weight.numel() + w.fc_bias.numel();
+    for (const ResNetBlockWeights& b : w.blocks) {
+        for (const auto& c : b.convs) n += conv_bn(c);
+        if (b.has_downsample) n += conv_bn(b.downsample);
+    }
+    return n;
 }
 
 ResNetSpec resnet_spec(const ResNetConfig& config) {
@@ -183,7 +191,6 @@ ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& con
 
     ResNetWeights w;
     w.stem = reader.read_conv_bn(spec.stem);
-    w.parameters = conv_bn_parameters(w.stem);
     for (const ResNetBlockSpec& b : spec.blocks) {
         const std::string& p = b.prefix;
         const std::string block_name = p.substr(0, p.size() - 1);
@@ -208,8 +215,6 @@ ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& con
                                        : "tensor '" + p + "downsample.0.weight' is unexpected: block " + block_name +
                                              " keeps its shape, so torchvision has no downsample there");
         if (block.has_downsample) block.downsample = reader.read_conv_bn(b.downsample);
-        for (const auto& c : block.convs) w.parameters += conv_bn_parameters(c);
-        if (block.has_downsample) w.parameters += conv_bn_parameters(block.downsample);
         w.blocks.push_back(std::move(block));
     }
     for (int stage = 0; stage < 4; ++stage) {
@@ -234,7 +239,7 @@ ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& con
                                    std::to_string(K) + " rows");
     w.fc_weight = reader.read("fc.weight", {K, F});
     w.fc_bias = reader.read("fc.bias", {K});
-    w.parameters += w.fc_weight.numel() + w.fc_bias.numel();
+    w.parameters = count_parameters(w);
 
     if (const std::string name = reader.unused(); !name.empty())
         throw ModelError(path, "tensor '" + name + "' is not part of the network config.json describes (block " +

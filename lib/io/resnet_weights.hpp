@@ -82,6 +82,9 @@ struct ResNetSpec {
 };
 ResNetSpec resnet_spec(const ResNetConfig& config);
 
+// Trainable values as PyTorch counts them (BatchNorm running statistics excluded).
+int64_t count_parameters(const ResNetWeights& weights);
+
 // Reads config.json of a ResNet directory; `file` names it in errors.
 ResNetConfig parse_resnet_config(const nlohmann::json& config, const std::string& file);
 

@@ -71,15 +71,7 @@ std::unique_ptr<ResNetModel> make_standard_resnet(const std::string& arch, Preci
     }
     w.fc_weight = random_tensor({1000, c.features()}, rng, 0.01f);
     w.fc_bias = random_tensor({1000}, rng, 0.01f);
-    w.parameters = w.fc_weight.numel() + w.fc_bias.numel();
-    const auto count = [&](const ConvBatchNormWeights& conv) {
-        w.parameters += conv.conv_weight.numel() + 2 * conv.bn_weight.numel();
-    };
-    count(w.stem);
-    for (const auto& b : w.blocks) {
-        for (const auto& conv : b.convs) count(conv);
-        if (b.has_downsample) count(b.downsample);
-    }
+    w.parameters = count_parameters(w);
     Preprocessing p = default_resnet_preprocessing(c);
     return std::make_unique<ResNetModel>(std::move(c), std::move(p), w, precision);
 }
