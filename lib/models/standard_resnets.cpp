@@ -37,12 +37,6 @@ ConvBatchNormWeights random_conv(const ConvSpec& spec, std::mt19937& rng) {
 
 }  // namespace
 
-std::vector<std::string> standard_resnet_names() {
-    std::vector<std::string> names;
-    for (const auto& s : kShapes) names.push_back(s.name);
-    return names;
-}
-
 std::unique_ptr<ResNetModel> make_standard_resnet(const std::string& arch, Precision precision, int image_size) {
     const Shape* shape = nullptr;
     for (const auto& s : kShapes)

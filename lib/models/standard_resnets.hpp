@@ -10,6 +10,5 @@ namespace vitc {
 
 // "resnet18", "resnet34", "resnet50": ImageNet stem, 1000 classes, image_size x image_size input.
 std::unique_ptr<ResNetModel> make_standard_resnet(const std::string& arch, Precision precision, int image_size = 224);
-std::vector<std::string> standard_resnet_names();
 
 }  // namespace vitc

@@ -27,12 +27,6 @@ Tensor random_tensor(std::vector<int64_t> shape, std::mt19937& rng, float std_de
     return t;
 }
 
-std::vector<std::string> standard_vit_names() {
-    std::vector<std::string> names;
-    for (const auto& s : kShapes) names.push_back(s.name);
-    return names;
-}
-
 std::unique_ptr<ViTModel> make_standard_vit(const std::string& arch, Precision precision, int image_size,
                                             int patch_size) {
     const Shape* shape = nullptr;

@@ -13,7 +13,6 @@ namespace vitc {
 // "vit-ti16", "vit-s16", "vit-b16", "vit-l16", "vit-b32"; image_size 224 unless given.
 std::unique_ptr<ViTModel> make_standard_vit(const std::string& arch, Precision precision, int image_size = 224,
                                             int patch_size = 0);
-std::vector<std::string> standard_vit_names();
 
 // A tensor of the given shape with values drawn from N(mean, std_dev^2).
 Tensor random_tensor(std::vector<int64_t> shape, std::mt19937& rng, float std_dev, float mean = 0.0f);
