@@ -1,6 +1,7 @@
 #include "runtime/threads.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 // Declared here rather than through <omp.h>: with clang, <omp.h> belongs to LLVM's libomp, while
 // Debian's oneDNN runs on GCC's libgomp, whose thread team is the one that counts. We link
@@ -34,7 +35,31 @@ void run_range(void* data) {
     if (begin < end) (*job.body)(thread, begin, end);
 }
 
+struct TaskJob {
+    int64_t count;
+    std::atomic<int64_t> next{0};
+    const std::function<void(int, int64_t)>* body;
+};
+
+void run_tasks(void* data) {
+    auto& job = *static_cast<TaskJob*>(data);
+    const int thread = omp_get_thread_num();
+    for (int64_t task = job.next++; task < job.count; task = job.next++) (*job.body)(thread, task);
+}
+
 }  // namespace
+
+void parallel_tasks(int64_t count, const std::function<void(int, int64_t)>& body) {
+    const int threads = static_cast<int>(std::clamp<int64_t>(count, 1, max_threads()));
+    if (threads == 1) {
+        for (int64_t task = 0; task < count; ++task) body(0, task);
+        return;
+    }
+    TaskJob job;
+    job.count = count;
+    job.body = &body;
+    GOMP_parallel(run_tasks, &job, static_cast<unsigned>(threads), 0);
+}
 
 void parallel_ranges(int64_t count, const std::function<void(int, int64_t, int64_t)>& body) {
     const int threads = static_cast<int>(std::clamp<int64_t>(count / 65536, 1, max_threads()));

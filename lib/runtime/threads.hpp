@@ -14,6 +14,11 @@ void set_threads(int threads);
 // `body` must not throw: an exception cannot cross the OpenMP region (the program would end).
 void parallel_ranges(int64_t count, const std::function<void(int thread, int64_t begin, int64_t end)>& body);
 
+// Calls body(thread, task) for every task in [0, count), each thread of oneDNN's OpenMP team
+// taking the next task when it is free: for a few heavy tasks of uneven cost (attention blocks
+// on a machine other jobs share). `body` must not throw, as above.
+void parallel_tasks(int64_t count, const std::function<void(int thread, int64_t task)>& body);
+
 // The size of the OpenMP team a parallel region started on this thread gets. libgomp keeps the
 // setting per thread: set_threads() on the main thread does not reach threads started earlier.
 int max_threads();
