@@ -1,0 +1,41 @@
+#pragma once
+// Multi-head self-attention for training, on oneDNN, reading Q, K and V in place from the
+// packed projection qkv [N*T, 3D] (per row: the D query values, then key, then value; head h is
+// columns h*Dh .. h*Dh+Dh-1 of each):
+//   S = Q K^T / sqrt(Dh)      [N, H, T, T]
+//   P = softmax(S)            saved for backward (softmax_v2 backward takes its dst)
+//   context = P V             written as [N*T, D], heads side by side
+// Backward, as batched matmuls on transposed ("ba"-strided) views:
+//   dP = dcontext V^T,  dV = P^T dcontext,  dS = softmax_backward(dP, P),
+//   dQ = dS K / sqrt(Dh),  dK = dS^T Q / sqrt(Dh)       all written into dqkv [N*T, 3D].
+#include <string>
+#include <vector>
+
+#include "runtime/dnnl_helpers.hpp"
+
+namespace vitc::runtime {
+
+class AttentionTrain {
+public:
+    AttentionTrain() = default;
+    AttentionTrain(int64_t images, int64_t tokens, int64_t heads, int64_t head_dim);
+
+    // qkv [N*T, 3D] -> probabilities [N, H, T, T], context [N*T, D]
+    void forward(dnnl::stream& stream, const float* qkv, float* probabilities, float* context);
+    // dcontext [N*T, D] -> dqkv [N*T, 3D] (written); scratch: two [N, H, T, T] buffers.
+    void backward(dnnl::stream& stream, const float* qkv, const float* probabilities, const float* dcontext,
+                  float* dqkv, float* dprobabilities, float* dscores);
+
+    std::vector<std::string> implementations() const;
+
+private:
+    int64_t D_ = 0;
+    dnnl::matmul scores_, context_, dprobs_, dvalues_, dqueries_, dkeys_;
+    dnnl::softmax_v2_forward softmax_;
+    dnnl::softmax_v2_backward softmax_backward_;
+    std::vector<std::string> impls_;
+    // Views over the caller's buffers (handles set per call).
+    dnnl::memory q_, kt_, k_, v_, vt_, probs_, probs_t_, ctx_, dctx_, dprobs_m_, dscores_, dscores_t_, dq_, dk_, dv_;
+};
+
+}  // namespace vitc::runtime

@@ -1,0 +1,335 @@
+#include "train/vit_train.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <cstring>
+#include <random>
+
+#include "errors.hpp"
+#include "image/patchify.hpp"
+#include "models/position_embedding.hpp"
+
+namespace vitc::train {
+
+namespace {
+
+void add_into(float* dst, const float* src, int64_t count) {  // dst += src
+#pragma omp simd
+    for (int64_t i = 0; i < count; ++i) dst[i] += src[i];
+}
+
+std::string block_name(int i, const char* field) { return "blocks." + std::to_string(i) + "." + field; }
+
+}  // namespace
+
+void check_architecture(const ViTArchitecture& arch) {
+    const ViTConfig& c = arch.config;
+    auto positive = [](int v, const char* what) {
+        if (v < 1) throw Error(std::string("architecture: '") + what + "' must be set and positive");
+    };
+    positive(c.hidden_size, "hidden_size");
+    positive(c.num_layers, "num_hidden_layers");
+    positive(c.num_heads, "num_attention_heads");
+    positive(c.intermediate_size, "intermediate_size");
+    positive(c.patch_size, "patch_size");
+    positive(c.num_channels, "num_channels");
+    positive(c.image_height, "image_size");
+    positive(c.image_width, "image_size");
+    if (c.hidden_size % c.num_heads)
+        throw Error("architecture: hidden_size " + std::to_string(c.hidden_size) + " is not divisible by " +
+                    std::to_string(c.num_heads) + " heads");
+    if (c.image_height % c.patch_size || c.image_width % c.patch_size)
+        throw Error("architecture: image size " + std::to_string(c.image_height) + "x" + std::to_string(c.image_width) +
+                    " is not divisible into " + std::to_string(c.patch_size) + "-pixel patches");
+    if (c.position_embedding == PositionEmbeddingType::SinCos2D && c.hidden_size % 4)
+        throw Error("architecture: sincos2d positions need hidden_size divisible by 4");
+    if (c.pooling == Pooling::Cls && !arch.class_token)
+        throw Error("architecture: class-token pooling needs a class token");
+    if (arch.classes() < 2) throw Error("architecture: at least 2 classes are needed");
+    if (!(c.layer_norm_eps > 0)) throw Error("architecture: layer_norm_eps must be positive");
+}
+
+ViTArchitecture read_architecture(const std::string& config_file) {
+    const nlohmann::json j = read_json_file(config_file);
+    ViTArchitecture arch;
+    arch.config = parse_vit_config(j, config_file);
+    arch.class_token = arch.config.pooling == Pooling::Cls;
+    if (j.contains("class_token")) {
+        if (!j["class_token"].is_boolean()) throw ModelError(config_file, "field 'class_token' must be true or false");
+        arch.class_token = j["class_token"].get<bool>();
+    }
+    if (arch.config.layer_norm_eps == 0) arch.config.layer_norm_eps = 1e-6f;
+    try {
+        ViTArchitecture probe = arch;  // the labels may come from the training data instead
+        if (probe.config.labels.empty()) probe.config.labels = {"a", "b"};
+        check_architecture(probe);
+    } catch (const Error& e) {
+        throw ModelError(config_file, e.what());
+    }
+    return arch;
+}
+
+ParameterLayout vit_parameter_layout(const ViTArchitecture& arch) {
+    const ViTConfig& c = arch.config;
+    const int64_t D = c.hidden_size, M = c.intermediate_size, K = arch.classes(), P = c.patch_size;
+    ParameterLayout L;
+    L.add("patch_embed.proj.weight", {D, c.num_channels, P, P}, true);
+    L.add("patch_embed.proj.bias", {D}, false);
+    if (arch.class_token) L.add("cls_token", {1, 1, D}, false);
+    if (c.position_embedding == PositionEmbeddingType::Learned) L.add("pos_embed", {1, arch.tokens(), D}, false);
+    for (int i = 0; i < c.num_layers; ++i) {
+        L.add(block_name(i, "norm1.weight"), {D}, false);
+        L.add(block_name(i, "norm1.bias"), {D}, false);
+        L.add(block_name(i, "attn.qkv.weight"), {3 * D, D}, true);
+        L.add(block_name(i, "attn.qkv.bias"), {3 * D}, false);
+        L.add(block_name(i, "attn.proj.weight"), {D, D}, true);
+        L.add(block_name(i, "attn.proj.bias"), {D}, false);
+        L.add(block_name(i, "norm2.weight"), {D}, false);
+        L.add(block_name(i, "norm2.bias"), {D}, false);
+        L.add(block_name(i, "mlp.fc1.weight"), {M, D}, true);
+        L.add(block_name(i, "mlp.fc1.bias"), {M}, false);
+        L.add(block_name(i, "mlp.fc2.weight"), {D, M}, true);
+        L.add(block_name(i, "mlp.fc2.bias"), {D}, false);
+    }
+    L.add("norm.weight", {D}, false);
+    L.add("norm.bias", {D}, false);
+    L.add("head.weight", {K, D}, true);
+    L.add("head.bias", {K}, false);
+    return L;
+}
+
+ViTParameters vit_parameter_views(const ViTArchitecture& arch, const ParameterLayout& L, float* buffer) {
+    auto at = [&](const std::string& name) { return buffer + L.find(name).offset; };
+    ViTParameters p;
+    p.patch_w = at("patch_embed.proj.weight");
+    p.patch_b = at("patch_embed.proj.bias");
+    if (arch.class_token) p.cls = at("cls_token");
+    if (arch.config.position_embedding == PositionEmbeddingType::Learned) p.pos = at("pos_embed");
+    for (int i = 0; i < arch.config.num_layers; ++i) {
+        ViTBlockParameters b;
+        b.ln1_w = at(block_name(i, "norm1.weight"));
+        b.ln1_b = at(block_name(i, "norm1.bias"));
+        b.qkv_w = at(block_name(i, "attn.qkv.weight"));
+        b.qkv_b = at(block_name(i, "attn.qkv.bias"));
+        b.proj_w = at(block_name(i, "attn.proj.weight"));
+        b.proj_b = at(block_name(i, "attn.proj.bias"));
+        b.ln2_w = at(block_name(i, "norm2.weight"));
+        b.ln2_b = at(block_name(i, "norm2.bias"));
+        b.fc1_w = at(block_name(i, "mlp.fc1.weight"));
+        b.fc1_b = at(block_name(i, "mlp.fc1.bias"));
+        b.fc2_w = at(block_name(i, "mlp.fc2.weight"));
+        b.fc2_b = at(block_name(i, "mlp.fc2.bias"));
+        p.blocks.push_back(b);
+    }
+    p.norm_w = at("norm.weight");
+    p.norm_b = at("norm.bias");
+    p.head_w = at("head.weight");
+    p.head_b = at("head.bias");
+    return p;
+}
+
+void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& L, float* buffer, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::fill(buffer, buffer + L.size(), 0.0f);
+    for (const ParameterTensor& t : L.tensors()) {
+        float* v = buffer + t.offset;
+        const std::string& n = t.name;
+        const bool is_norm = n.find("norm") != std::string::npos && n.find(".weight") != std::string::npos;
+        if (is_norm) {
+            std::fill(v, v + t.numel, 1.0f);
+        } else if (t.decay || n == "cls_token" || n == "pos_embed") {
+            for (size_t i = 0; i < t.numel; ++i) {
+                float z;
+                do z = normal(rng); while (std::abs(z) > 2.0f);
+                v[i] = 0.02f * z;
+            }
+        }
+    }
+    (void)arch;
+}
+
+ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch)
+    : arch_(arch), stream_(runtime::cpu_engine()) {
+    check_architecture(arch);
+    if (batch < 1) throw Error("batch size must be at least 1");
+    const ViTConfig& c = arch.config;
+    N = batch;
+    C = c.num_channels;
+    P = c.patch_size;
+    Np = arch.patches();
+    T = arch.tokens();
+    D = c.hidden_size;
+    H = c.num_heads;
+    M = c.intermediate_size;
+    K = arch.classes();
+    if (c.position_embedding == PositionEmbeddingType::SinCos2D) {
+        fixed_position_.assign((T - Np) * D, 0.0f);  // zero for the class token
+        const std::vector<float> grid = sincos_2d_position_grid(arch.grid_h(), arch.grid_w(), static_cast<int>(D));
+        fixed_position_.insert(fixed_position_.end(), grid.begin(), grid.end());
+    }
+    const int64_t NT = N * T;
+    patch_ = runtime::LinearTrain(N * Np, C * P * P, D);
+    qkv_ = runtime::LinearTrain(NT, D, 3 * D);
+    proj_ = runtime::LinearTrain(NT, D, D, /*accumulate=*/true);
+    fc1_ = runtime::LinearTrain(NT, D, M);
+    fc2_ = runtime::LinearTrain(NT, M, D, /*accumulate=*/true);
+    head_ = runtime::LinearTrain(N, D, K);
+    norm_ = runtime::LayerNormTrain(NT, D, c.layer_norm_eps);
+    gelu_ = runtime::GeluTrain(NT * M);
+    attention_ = runtime::AttentionTrain(N, T, H, D / H);
+
+    acts_.patches.resize(N * Np * C * P * P);
+    acts_.patch_tokens.resize(N * Np * D);
+    acts_.tokens.resize(NT * D);
+    acts_.blocks.resize(c.num_layers);
+    for (ViTBlockActivations& b : acts_.blocks) {
+        for (auto* v : {&b.ln1, &b.context, &b.mid, &b.ln2, &b.out}) v->resize(NT * D);
+        for (auto* v : {&b.ln1_mean, &b.ln1_var, &b.ln2_mean, &b.ln2_var}) v->resize(NT);
+        b.qkv.resize(NT * 3 * D);
+        b.probs.resize(N * H * T * T);
+        b.fc1.resize(NT * M);
+        b.gelu.resize(NT * M);
+    }
+    acts_.norm.resize(NT * D);
+    acts_.norm_mean.resize(NT);
+    acts_.norm_var.resize(NT);
+    acts_.pooled.resize(N * D);
+    acts_.logits.resize(N * K);
+    for (auto* v : {&dresidual_, &dnormed_, &dln_in_, &dcontext_}) v->resize(NT * D);
+    dqkv_.resize(NT * 3 * D);
+    dprobs_.resize(N * H * T * T);
+    dscores_.resize(N * H * T * T);
+    dgelu_.resize(NT * M);
+    dfc1_.resize(NT * M);
+    dpooled_.resize(N * D);
+    dpatch_tokens_.resize(N * Np * D);
+}
+
+const float* ViTTrainSession::forward(const ViTParameters& p, const float* images) {
+    ViTActivations& a = acts_;
+    const int64_t NT = N * T, prefix = T - Np, patch_values = Np * C * P * P;
+    const int64_t image_size = C * arch_.config.image_height * arch_.config.image_width;
+    for (int64_t n = 0; n < N; ++n)
+        patchify(images + n * image_size, static_cast<int>(C), arch_.config.image_height, arch_.config.image_width,
+                 static_cast<int>(P), a.patches.data() + n * patch_values);
+    patch_.forward(stream_, a.patches.data(), p.patch_w, p.patch_b, a.patch_tokens.data());
+    stream_.wait();
+
+    // tokens[n] = [class token; patch tokens of image n] + position
+    const float* position = p.pos ? p.pos : fixed_position_.data();
+    for (int64_t n = 0; n < N; ++n) {
+        float* x = a.tokens.data() + n * T * D;
+        if (prefix) std::memcpy(x, p.cls, D * sizeof(float));
+        std::memcpy(x + prefix * D, a.patch_tokens.data() + n * Np * D, Np * D * sizeof(float));
+        add_into(x, position, T * D);
+    }
+
+    const float* x = a.tokens.data();
+    for (size_t l = 0; l < a.blocks.size(); ++l) {
+        const ViTBlockParameters& w = p.blocks[l];
+        ViTBlockActivations& b = a.blocks[l];
+        // x_mid = x + proj(attention(LN1(x)))
+        norm_.forward(stream_, x, w.ln1_w, w.ln1_b, b.ln1.data(), b.ln1_mean.data(), b.ln1_var.data());
+        qkv_.forward(stream_, b.ln1.data(), w.qkv_w, w.qkv_b, b.qkv.data());
+        attention_.forward(stream_, b.qkv.data(), b.probs.data(), b.context.data());
+        stream_.wait();
+        std::memcpy(b.mid.data(), x, NT * D * sizeof(float));
+        proj_.forward(stream_, b.context.data(), w.proj_w, w.proj_b, b.mid.data());
+        // x_out = x_mid + fc2(GELU(fc1(LN2(x_mid))))
+        norm_.forward(stream_, b.mid.data(), w.ln2_w, w.ln2_b, b.ln2.data(), b.ln2_mean.data(), b.ln2_var.data());
+        fc1_.forward(stream_, b.ln2.data(), w.fc1_w, w.fc1_b, b.fc1.data());
+        gelu_.forward(stream_, b.fc1.data(), b.gelu.data());
+        stream_.wait();
+        std::memcpy(b.out.data(), b.mid.data(), NT * D * sizeof(float));
+        fc2_.forward(stream_, b.gelu.data(), w.fc2_w, w.fc2_b, b.out.data());
+        x = b.out.data();
+    }
+    norm_.forward(stream_, x, p.norm_w, p.norm_b, a.norm.data(), a.norm_mean.data(), a.norm_var.data());
+    stream_.wait();
+
+    // pooled[n] = the class token of image n, or the mean of its patch tokens
+    for (int64_t n = 0; n < N; ++n) {
+        const float* tokens = a.norm.data() + n * T * D;
+        float* out = a.pooled.data() + n * D;
+        if (arch_.config.pooling == Pooling::Cls) {
+            std::memcpy(out, tokens, D * sizeof(float));
+            continue;
+        }
+        std::fill(out, out + D, 0.0f);
+        for (int64_t t = prefix; t < T; ++t) add_into(out, tokens + t * D, D);
+        for (int64_t d = 0; d < D; ++d) out[d] /= static_cast<float>(Np);
+    }
+    head_.forward(stream_, a.pooled.data(), p.head_w, p.head_b, a.logits.data());
+    stream_.wait();
+    return a.logits.data();
+}
+
+void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, const float* dlogits) {
+    const ViTActivations& a = acts_;
+    const int64_t NT = N * T, prefix = T - Np;
+    head_.backward(stream_, dlogits, a.pooled.data(), p.head_w, dpooled_.data(), g.head_w, g.head_b);
+
+    // dnormed: the pooled gradient back on the tokens it came from
+    std::fill(dnormed_.begin(), dnormed_.end(), 0.0f);
+    for (int64_t n = 0; n < N; ++n) {
+        const float* dp = dpooled_.data() + n * D;
+        float* dt = dnormed_.data() + n * T * D;
+        if (arch_.config.pooling == Pooling::Cls) {
+            std::memcpy(dt, dp, D * sizeof(float));
+            continue;
+        }
+        for (int64_t t = prefix; t < T; ++t)
+            for (int64_t d = 0; d < D; ++d) dt[t * D + d] = dp[d] / static_cast<float>(Np);
+    }
+    const float* last = a.blocks.empty() ? a.tokens.data() : a.blocks.back().out.data();
+    norm_.backward(stream_, dnormed_.data(), last, a.norm_mean.data(), a.norm_var.data(), p.norm_w, p.norm_b,
+                   dresidual_.data(), g.norm_w, g.norm_b);
+
+    for (size_t l = a.blocks.size(); l-- > 0;) {
+        const ViTBlockParameters& w = p.blocks[l];
+        const ViTBlockParameters& gw = g.blocks[l];
+        const ViTBlockActivations& b = a.blocks[l];
+        const float* x = l == 0 ? a.tokens.data() : a.blocks[l - 1].out.data();
+        // dresidual holds d x_out: through fc2, GELU, fc1 and LN2 to d x_mid
+        fc2_.backward(stream_, dresidual_.data(), b.gelu.data(), w.fc2_w, dgelu_.data(), gw.fc2_w, gw.fc2_b);
+        gelu_.backward(stream_, dgelu_.data(), b.fc1.data(), dfc1_.data());
+        fc1_.backward(stream_, dfc1_.data(), b.ln2.data(), w.fc1_w, dnormed_.data(), gw.fc1_w, gw.fc1_b);
+        norm_.backward(stream_, dnormed_.data(), b.mid.data(), b.ln2_mean.data(), b.ln2_var.data(), w.ln2_w, w.ln2_b,
+                       dln_in_.data(), gw.ln2_w, gw.ln2_b);
+        stream_.wait();
+        add_into(dresidual_.data(), dln_in_.data(), NT * D);
+        // dresidual holds d x_mid: through proj, attention, qkv and LN1 to d x
+        proj_.backward(stream_, dresidual_.data(), b.context.data(), w.proj_w, dcontext_.data(), gw.proj_w, gw.proj_b);
+        attention_.backward(stream_, b.qkv.data(), b.probs.data(), dcontext_.data(), dqkv_.data(), dprobs_.data(),
+                            dscores_.data());
+        qkv_.backward(stream_, dqkv_.data(), b.ln1.data(), w.qkv_w, dnormed_.data(), gw.qkv_w, gw.qkv_b);
+        norm_.backward(stream_, dnormed_.data(), x, b.ln1_mean.data(), b.ln1_var.data(), w.ln1_w, w.ln1_b,
+                       dln_in_.data(), gw.ln1_w, gw.ln1_b);
+        stream_.wait();
+        add_into(dresidual_.data(), dln_in_.data(), NT * D);
+    }
+
+    // tokens = [cls; patch tokens] + position
+    if (g.pos) std::fill(g.pos, g.pos + T * D, 0.0f);
+    if (g.cls) std::fill(g.cls, g.cls + D, 0.0f);
+    for (int64_t n = 0; n < N; ++n) {
+        const float* dx = dresidual_.data() + n * T * D;
+        if (g.pos) add_into(g.pos, dx, T * D);
+        if (g.cls) add_into(g.cls, dx, D);
+        std::memcpy(dpatch_tokens_.data() + n * Np * D, dx + prefix * D, Np * D * sizeof(float));
+    }
+    patch_.backward(stream_, dpatch_tokens_.data(), a.patches.data(), p.patch_w, nullptr, g.patch_w, g.patch_b);
+}
+
+std::vector<std::string> ViTTrainSession::implementations() const {
+    std::vector<std::string> all;
+    for (const auto* linear : {&patch_, &qkv_, &proj_, &fc1_, &fc2_, &head_})
+        for (const std::string& s : linear->implementations()) all.push_back(s);
+    for (const auto& list : {norm_.implementations(), gelu_.implementations(), attention_.implementations()})
+        all.insert(all.end(), list.begin(), list.end());
+    return all;
+}
+
+}  // namespace vitc::train

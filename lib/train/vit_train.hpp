@@ -1,0 +1,128 @@
+#pragma once
+// The Vision Transformer for training, llm.c style: the parameters as named views into one
+// buffer (ViTParameters), the activations backward needs in one struct (ViTActivations), and a
+// session of oneDNN primitives built once per batch size that runs forward and backward.
+//
+//   tokens = [class; patches W_patch^T + b_patch] + position                [N, T, D]
+//   block:   x_mid = x + proj(attention(LN1(x)));  x_out = x_mid + fc2(GELU(fc1(LN2(x_mid))))
+//   logits = head(pool(LN(x)))        pool: the class token, or the mean of the patch tokens
+//
+// N images, C channels, P patch size, Np patches per image, T = Np (+1 with a class token)
+// tokens, D hidden, H heads of Dh = D/H, M MLP width, K classes.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "runtime/attention_train.hpp"
+#include "runtime/gelu_train.hpp"
+#include "runtime/layer_norm_train.hpp"
+#include "runtime/linear_train.hpp"
+#include "train/parameters.hpp"
+
+namespace vitc::train {
+
+// The architecture: every size of ViTConfig must be set (image size, patch, channels, hidden,
+// depth, heads, MLP width, labels, layer_norm_eps), plus whether a class token is prepended.
+struct ViTArchitecture {
+    ViTConfig config;
+    bool class_token = true;
+
+    int grid_h() const { return config.image_height / config.patch_size; }
+    int grid_w() const { return config.image_width / config.patch_size; }
+    int patches() const { return grid_h() * grid_w(); }
+    int tokens() const { return patches() + (class_token ? 1 : 0); }
+    int classes() const { return static_cast<int>(config.labels.size()); }
+};
+
+// Throws Error naming the field when a size is missing or inconsistent.
+void check_architecture(const ViTArchitecture& arch);
+
+// An architecture from a config.json in the fields vitc's loader reads (hidden_size,
+// num_hidden_layers, ..., pooling, position_embedding_type, id2label), plus "class_token"
+// (default: true unless pooling is mean). layer_norm_eps defaults to 1e-6.
+ViTArchitecture read_architecture(const std::string& config_file);
+
+// The tensors in timm's names and shapes (what vitc's loader reads back):
+//   patch_embed.proj.{weight [D, C, P, P], bias [D]}, cls_token [1, 1, D], pos_embed [1, T, D]
+//   (learned positions only), blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}.*,
+//   norm.{weight, bias}, head.{weight [K, D], bias [K]}.
+ParameterLayout vit_parameter_layout(const ViTArchitecture& arch);
+
+struct ViTBlockParameters {
+    float *ln1_w, *ln1_b;    // [D]
+    float *qkv_w, *qkv_b;    // [3D, D], [3D]
+    float *proj_w, *proj_b;  // [D, D], [D]
+    float *ln2_w, *ln2_b;    // [D]
+    float *fc1_w, *fc1_b;    // [M, D], [M]
+    float *fc2_w, *fc2_b;    // [D, M], [D]
+};
+
+// Named views into a parameter (or gradient) buffer laid out by vit_parameter_layout().
+struct ViTParameters {
+    float *patch_w, *patch_b;  // [D, C*P*P], [D]
+    float* cls = nullptr;      // [D], or null without a class token
+    float* pos = nullptr;      // [T, D] learned, or null for fixed sine-cosine positions
+    std::vector<ViTBlockParameters> blocks;
+    float *norm_w, *norm_b;    // [D]
+    float *head_w, *head_b;    // [K, D], [K]
+};
+ViTParameters vit_parameter_views(const ViTArchitecture& arch, const ParameterLayout& layout, float* buffer);
+
+// Fresh weights, timm's recipe: matrices, positions and the class token ~ N(0, 0.02) truncated
+// at 2 sigma; biases 0; LayerNorm weights 1.
+void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& layout, float* buffer, uint64_t seed);
+
+struct ViTBlockActivations {
+    std::vector<float> ln1, ln1_mean, ln1_var;  // [N*T, D], [N*T], [N*T]
+    std::vector<float> qkv;                     // [N*T, 3D]
+    std::vector<float> probs;                   // [N, H, T, T] softmax(Q K^T / sqrt(Dh))
+    std::vector<float> context;                 // [N*T, D]
+    std::vector<float> mid;                     // [N*T, D] residual after attention (LN2's input)
+    std::vector<float> ln2, ln2_mean, ln2_var;  // [N*T, D], [N*T], [N*T]
+    std::vector<float> fc1;                     // [N*T, M] before GELU (GELU backward reads it)
+    std::vector<float> gelu;                    // [N*T, M]
+    std::vector<float> out;                     // [N*T, D] the block's output
+};
+
+struct ViTActivations {
+    std::vector<float> patches;       // [N*Np, C*P*P]
+    std::vector<float> patch_tokens;  // [N*Np, D]
+    std::vector<float> tokens;        // [N*T, D] the first block's input
+    std::vector<ViTBlockActivations> blocks;
+    std::vector<float> norm, norm_mean, norm_var;  // [N*T, D], [N*T], [N*T]
+    std::vector<float> pooled;        // [N, D]
+    std::vector<float> logits;        // [N, K]
+};
+
+// Primitives and activations for batches of exactly `batch` images.
+class ViTTrainSession {
+public:
+    ViTTrainSession(const ViTArchitecture& arch, int batch);
+
+    int batch() const { return N; }
+    // images [N, C, H, W] (normalised) -> logits [N, K] (returned; valid until the next call)
+    const float* forward(const ViTParameters& p, const float* images);
+    // dlogits [N, K] -> every gradient in g (written, not accumulated), for the last forward().
+    void backward(const ViTParameters& p, const ViTParameters& g, const float* dlogits);
+
+    const ViTActivations& activations() const { return acts_; }
+    // oneDNN's kernel names for every primitive (a "ref" one is a slow fallback).
+    std::vector<std::string> implementations() const;
+
+private:
+    ViTArchitecture arch_;
+    int64_t N, C, P, Np, T, D, H, M, K;
+    std::vector<float> fixed_position_;  // [T, D] sine-cosine positions (class-token row 0)
+    dnnl::stream stream_;
+    runtime::LinearTrain patch_, qkv_, proj_, fc1_, fc2_, head_;
+    runtime::LayerNormTrain norm_;
+    runtime::GeluTrain gelu_;
+    runtime::AttentionTrain attention_;
+    ViTActivations acts_;
+    // Gradient scratch, reused by every block (backward runs one block at a time).
+    std::vector<float> dresidual_, dnormed_, dln_in_, dcontext_, dqkv_, dprobs_, dscores_, dgelu_, dfc1_,
+        dpooled_, dpatch_tokens_;
+};
+
+}  // namespace vitc::train

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Write the PyTorch reference fixtures for the C++ training tests: tests/data/train/<case>/.
+
+    /usr/bin/python3 scripts/make_train_fixtures.py
+
+Each case folder holds
+  config.json         the architecture in the HF-style fields vitc reads (+ "pooling",
+                      "position_embedding_type", "class_token") and the training settings of the
+                      optimiser runs ("label_smoothing", "adamw", "sgd");
+  fixture.safetensors F32 tensors:
+      input [N, C, H, W], labels [N] (class indices stored as floats)
+      <name>            every initial parameter, in timm's names and shapes
+      logits [N, K], loss [1]            the forward pass with the initial parameters
+      grad.<name>                        d loss / d parameter for that batch
+      adamw.losses [10], sgd.losses [10] the loss before each of 10 optimiser steps on the same
+                                         batch (train/optimizer.hpp describes the update rules)
+
+The reference is written out op by op (below) and evaluated in float64; the results are cast to
+float32. Pre-norm ViT: exact erf GELU, LayerNorm eps 1e-6, attention softmax(Q K^T / sqrt(Dh)) V,
+class token or mean of the patch tokens (after the final LayerNorm), learned positions or the
+fixed 2-D sine-cosine ones (zero for the class token). Loss: F.cross_entropy with label smoothing.
+
+Optimisers (PyTorch's, in float64) with the learning rate set before each step s of S = 10:
+    lr_s = lr (s + 1) / W                               s < W  (linear warm-up, W steps)
+    lr_s = lr/2 (1 + cos(pi (s - W) / (S - W)))         s >= W (cosine decay to 0)
+after clipping the gradients to a global L2 norm of at most `clip` (clip_grad_norm_).
+  AdamW: torch.optim.AdamW(betas, eps), weight decay only on matrices (two param groups).
+  SGD:   torch.optim.SGD(momentum, nesterov=True), weight decay (L2, added to the gradient) only on
+         matrices.
+Seeds are fixed; reruns give identical files.
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import save_file  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+OUT_DIR = os.path.join(ROOT, "tests", "data", "train")
+LN_EPS = 1e-6
+STEPS = 10
+
+CASES = [
+    dict(name="p4_cls_learned", patch=4, channels=1, image=8, D=16, heads=2, depth=2, mlp=32, classes=3, N=3,
+         pooling="cls", class_token=True, posemb="learned", smoothing=0.1),
+    dict(name="p1_mean_sincos", patch=1, channels=1, image=8, D=16, heads=2, depth=2, mlp=32, classes=4, N=3,
+         pooling="mean", class_token=False, posemb="sincos2d", smoothing=0.0),
+    dict(name="p4_mean_cls_learned_rgb", patch=4, channels=3, image=12, D=24, heads=2, depth=2, mlp=48, classes=5,
+         N=4, pooling="mean", class_token=True, posemb="learned", smoothing=0.2),
+    dict(name="p2_cls_sincos", patch=2, channels=2, image=8, D=16, heads=2, depth=2, mlp=32, classes=3, N=4,
+         pooling="cls", class_token=True, posemb="sincos2d", smoothing=0.1),
+]
+ADAMW = dict(lr=3e-3, warmup=3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.05, clip=1.0)
+SGD = dict(lr=0.05, warmup=2, momentum=0.9, weight_decay=1e-3, clip=1.0)
+
+
+def posemb_sincos_2d(gh, gw, dim, temperature=10000.0):
+    y, x = torch.meshgrid(torch.arange(gh, dtype=torch.float64), torch.arange(gw, dtype=torch.float64), indexing="ij")
+    q = dim // 4
+    omega = 1.0 / (temperature ** (torch.arange(q, dtype=torch.float64) / (q - 1)))
+    y = y.flatten()[:, None] * omega[None, :]
+    x = x.flatten()[:, None] * omega[None, :]
+    return torch.cat((x.sin(), x.cos(), y.sin(), y.cos()), dim=1)
+
+
+def parameter_shapes(c):
+    D, M, P, C, K = c["D"], c["mlp"], c["patch"], c["channels"], c["classes"]
+    T = (c["image"] // P) ** 2 + (1 if c["class_token"] else 0)
+    shapes = [("patch_embed.proj.weight", [D, C, P, P]), ("patch_embed.proj.bias", [D])]
+    if c["class_token"]:
+        shapes.append(("cls_token", [1, 1, D]))
+    if c["posemb"] == "learned":
+        shapes.append(("pos_embed", [1, T, D]))
+    for i in range(c["depth"]):
+        b = f"blocks.{i}."
+        shapes += [(b + "norm1.weight", [D]), (b + "norm1.bias", [D]), (b + "attn.qkv.weight", [3 * D, D]),
+                   (b + "attn.qkv.bias", [3 * D]), (b + "attn.proj.weight", [D, D]), (b + "attn.proj.bias", [D]),
+                   (b + "norm2.weight", [D]), (b + "norm2.bias", [D]), (b + "mlp.fc1.weight", [M, D]),
+                   (b + "mlp.fc1.bias", [M]), (b + "mlp.fc2.weight", [D, M]), (b + "mlp.fc2.bias", [D])]
+    shapes += [("norm.weight", [D]), ("norm.bias", [D]), ("head.weight", [K, D]), ("head.bias", [K])]
+    return shapes
+
+
+def init_parameters(c, g):
+    """Random but non-trivial: LayerNorm weights 1 + 0.2 n, biases 0.2 n, matrices 1/sqrt(fan_in)."""
+    params = {}
+    for name, shape in parameter_shapes(c):
+        n = torch.randn(shape, generator=g, dtype=torch.float64)
+        if "norm" in name and name.endswith("weight"):
+            v = 1.0 + 0.2 * n
+        elif name.endswith("bias"):
+            v = 0.2 * n
+        elif name in ("cls_token", "pos_embed"):
+            v = 0.5 * n
+        else:
+            fan_in = math.prod(shape[1:])
+            v = n * (1.5 if "qkv" in name else 1.0) / math.sqrt(fan_in)
+        params[name] = v.float().double().requires_grad_(True)  # exactly representable in f32
+    return params
+
+
+def forward(p, c, x):
+    P, D, H = c["patch"], c["D"], c["heads"]
+    N = x.shape[0]
+    t = F.conv2d(x, p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], stride=P)
+    gh, gw = t.shape[2], t.shape[3]
+    t = t.flatten(2).transpose(1, 2)                               # [N, Np, D] row-major patches
+    if c["class_token"]:
+        t = torch.cat([p["cls_token"].expand(N, -1, -1), t], dim=1)
+    if c["posemb"] == "learned":
+        pos = p["pos_embed"]
+    else:
+        pos = posemb_sincos_2d(gh, gw, D)
+        if c["class_token"]:
+            pos = torch.cat([torch.zeros(1, D, dtype=torch.float64), pos])
+        pos = pos.unsqueeze(0)
+    t = t + pos
+    T, Dh = t.shape[1], D // H
+    for i in range(c["depth"]):
+        b = f"blocks.{i}."
+        y = F.layer_norm(t, (D,), p[b + "norm1.weight"], p[b + "norm1.bias"], LN_EPS)
+        qkv = F.linear(y, p[b + "attn.qkv.weight"], p[b + "attn.qkv.bias"])
+        q, k, v = qkv.reshape(N, T, 3, H, Dh).permute(2, 0, 3, 1, 4)  # [N, H, T, Dh] each
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(Dh), dim=-1)
+        ctx = (a @ v).transpose(1, 2).reshape(N, T, D)
+        t = t + F.linear(ctx, p[b + "attn.proj.weight"], p[b + "attn.proj.bias"])
+        y = F.layer_norm(t, (D,), p[b + "norm2.weight"], p[b + "norm2.bias"], LN_EPS)
+        h = F.gelu(F.linear(y, p[b + "mlp.fc1.weight"], p[b + "mlp.fc1.bias"]))
+        t = t + F.linear(h, p[b + "mlp.fc2.weight"], p[b + "mlp.fc2.bias"])
+    t = F.layer_norm(t, (D,), p["norm.weight"], p["norm.bias"], LN_EPS)
+    prefix = 1 if c["class_token"] else 0
+    pooled = t[:, 0] if c["pooling"] == "cls" else t[:, prefix:].mean(1)
+    return F.linear(pooled, p["head.weight"], p["head.bias"])
+
+
+def learning_rate(s, base, warmup):
+    if s < warmup:
+        return base * (s + 1) / warmup
+    return 0.5 * base * (1 + math.cos(math.pi * (s - warmup) / (STEPS - warmup)))
+
+
+def optimiser_losses(c, init, x, labels, kind):
+    p = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
+    decay = [v for k, v in p.items() if k.endswith("weight") and "norm" not in k]
+    rest = [v for k, v in p.items() if not (k.endswith("weight") and "norm" not in k)]
+    s = ADAMW if kind == "adamw" else SGD
+    groups = [dict(params=decay, weight_decay=s["weight_decay"]), dict(params=rest, weight_decay=0.0)]
+    if kind == "adamw":
+        opt = torch.optim.AdamW(groups, lr=s["lr"], betas=tuple(s["betas"]), eps=s["eps"])
+    else:
+        opt = torch.optim.SGD(groups, lr=s["lr"], momentum=s["momentum"], nesterov=True)
+    losses = []
+    for step in range(STEPS):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, s["lr"], s["warmup"])
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(p, c, x), labels, label_smoothing=c["smoothing"])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(p.values()), s["clip"])
+        opt.step()
+        losses.append(loss.item())
+    return torch.tensor(losses, dtype=torch.float32)
+
+
+def write_case(c, seed):
+    g = torch.Generator().manual_seed(seed)
+    params = init_parameters(c, g)
+    x = torch.randn(c["N"], c["channels"], c["image"], c["image"], generator=g, dtype=torch.float64).float().double()
+    labels = torch.randint(0, c["classes"], (c["N"],), generator=g)
+    logits = forward(params, c, x)
+    loss = F.cross_entropy(logits, labels, label_smoothing=c["smoothing"])
+    loss.backward()
+    out = {"input": x.float(), "labels": labels.float(), "logits": logits.detach().float(),
+           "loss": loss.detach().float().reshape(1)}
+    for name, v in params.items():
+        out[name] = v.detach().float()
+        out["grad." + name] = v.grad.float()
+    out["adamw.losses"] = optimiser_losses(c, params, x, labels, "adamw")
+    out["sgd.losses"] = optimiser_losses(c, params, x, labels, "sgd")
+    folder = os.path.join(OUT_DIR, c["name"])
+    os.makedirs(folder, exist_ok=True)
+    save_file(out, os.path.join(folder, "fixture.safetensors"))
+    config = {"model_type": "vit", "hidden_size": c["D"], "num_hidden_layers": c["depth"],
+              "num_attention_heads": c["heads"], "intermediate_size": c["mlp"], "hidden_act": "gelu",
+              "layer_norm_eps": LN_EPS, "image_size": c["image"], "patch_size": c["patch"],
+              "num_channels": c["channels"], "pooling": c["pooling"], "position_embedding_type": c["posemb"],
+              "class_token": c["class_token"], "id2label": {str(k): f"class_{k}" for k in range(c["classes"])},
+              "label_smoothing": c["smoothing"], "steps": STEPS, "adamw": ADAMW, "sgd": SGD}
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    print(f"{c['name']}: loss {loss.item():.6f}, adamw {out['adamw.losses'][-1].item():.6f}, "
+          f"sgd {out['sgd.losses'][-1].item():.6f}")
+
+
+def main():
+    torch.set_num_threads(1)
+    for i, c in enumerate(CASES):
+        write_case(c, 1234 + i)
+
+
+if __name__ == "__main__":
+    main()
