@@ -15,6 +15,7 @@
 #include "tasks/atomic_file.hpp"
 #include "tasks/batch.hpp"
 #include "tasks/resume.hpp"
+#include "tasks/shard.hpp"
 #include "runtime/threads.hpp"
 
 namespace vitc::cli {
@@ -72,6 +73,7 @@ int batch_command(int argc, char** argv) {
         ("resume", "keep the rows already in --out and classify only the files missing there")
         ("summary-json", "also write the summary (accuracy, confusion matrix, timing) as JSON to FILE",
          cxxopts::value<std::string>())
+        ("shard", "classify only shard K of N (K/N, K from 0; file i of the sorted list goes to shard i mod N), or auto:\n      K/N from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (see vitc merge)", cxxopts::value<std::string>())
         ("dir", "folder of images", cxxopts::value<std::string>());
     options.parse_positional({"dir"});
     const auto args = parse_or_help(options, argc, argv);
@@ -99,6 +101,7 @@ int batch_command(int argc, char** argv) {
         std::cerr << "vitc batch: no images found in " << dir << (args.count("recursive") ? "" : " (try --recursive)") << "\n";
 
     std::vector<ImageEntry> images = folder.images;
+    if (args.count("shard")) images = select_shard(images, parse_shard(args["shard"].as<std::string>()));
     ExistingOutput earlier;
     if (args.count("resume")) {
         if (out_path.empty()) throw Error("--resume needs --out FILE");

@@ -18,6 +18,7 @@ usage: vitc <command> [options]
 commands:
   classify IMAGE...   top-K labels for each image (text or JSON)
   batch DIR           classify every image in a folder; accuracy on labelled folders
+  merge SHARD...      one result from the outputs of 'batch --shard K/N' (a cluster's array job)
   info                architecture, parameters, FLOPs and labels of a model
   bench               latency, throughput and GFLOP/s against the measured matmul peak
   explain IMAGE       heat map of where the evidence lies (attention rollout, class activation map)
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
         if (command == "bench") return vitc::cli::bench_command(argc - 1, argv + 1);
         if (command == "explain") return vitc::cli::explain_command(argc - 1, argv + 1);
         if (command == "compare") return vitc::cli::compare_command(argc - 1, argv + 1);
+        if (command == "merge") return vitc::cli::merge_command(argc - 1, argv + 1);
         std::cerr << "vitc: unknown command '" << command << "'; run 'vitc --help'\n";
         return vitc::cli::kExitUsage;
     } catch (const cxxopts::exceptions::exception& e) {
