@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "errors.hpp"
+#include "runtime/attention_kernel.hpp"
 #include "runtime/threads.hpp"
 
 namespace vitc::cli {
@@ -22,30 +23,54 @@ void add_model_options(cxxopts::Options& options) {
         ("t,threads", "threads for inference (default: all cores)", cxxopts::value<int>())
         ("p,precision", "matmul precision: f32; bf16 (f32 accumulation, LayerNorm and softmax statistics); int8 (weights\n      per output channel, inputs per tensor at run time; ViT only)",
          cxxopts::value<std::string>()->default_value("f32"));
+    add_attention_option(options);
+}
+
+void add_attention_option(cxxopts::Options& options) {
+    options.add_options("Model")
+        ("attention", "ViT attention kernel: full (scores in memory, T^2), tiled (blocks, memory linear in T), or\n"
+                      "      auto: full while the scores fit 256 MiB",
+         cxxopts::value<std::string>()->default_value("auto"));
+}
+
+void set_attention_from(const cxxopts::ParseResult& args) {
+    runtime::set_attention_kernel(runtime::parse_attention_kernel(args["attention"].as<std::string>()));
 }
 
 void add_image_options(cxxopts::Options& options) {
     options.add_options("Images")
-        ("max-pixels", "refuse images with more pixels than this (checked in the header, before decoding)",
-         cxxopts::value<int64_t>()->default_value(std::to_string(DecodeLimits().max_pixels)));
+        ("max-pixels", "refuse images with more pixels than this (checked in the header, before decoding),\n"
+         "      and any resize of the preprocessing that would make more",
+         cxxopts::value<int64_t>()->default_value(std::to_string(DecodeLimits().max_pixels)))
+        ("decode-timeout", "seconds one image may take to decode and preprocess; images are decoded in a\n"
+         "      child process, stopped after this long and limited to 1 GiB of memory",
+         cxxopts::value<double>()->default_value("20"));
 }
 
 DecodeLimits decode_limits_from(const cxxopts::ParseResult& args) {
     DecodeLimits limits;
     limits.max_pixels = args["max-pixels"].as<int64_t>();
     if (limits.max_pixels < 1) throw Error("--max-pixels must be at least 1");
+    limits.timeout_seconds = args["decode-timeout"].as<double>();
+    if (!(limits.timeout_seconds > 0 && limits.timeout_seconds <= 24 * 3600))
+        throw Error("--decode-timeout must be a number of seconds in (0, 86400]");
+    limits.worker_executable = "/proc/self/exe";  // this program, started as the image loader
     return limits;
 }
 
 void set_threads_from(const cxxopts::ParseResult& args) {
     if (!args.count("threads")) return;
     const int threads = args["threads"].as<int>();
-    if (threads < 1) throw Error("--threads must be at least 1");
+    // OpenMP makes every thread up front, each with its own stack: 65,535 of them end the process.
+    constexpr int kMaxThreads = 256;
+    if (threads < 1 || threads > kMaxThreads)
+        throw Error("--threads must be between 1 and " + std::to_string(kMaxThreads) + ", not " + std::to_string(threads));
     runtime::set_threads(threads);
 }
 
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
     set_threads_from(args);
+    set_attention_from(args);
     return load_model(args["model"].as<std::string>(), parse_precision(args["precision"].as<std::string>()));
 }
 

@@ -17,6 +17,7 @@
 #include "tasks/resume.hpp"
 #include "tasks/shard.hpp"
 #include "runtime/threads.hpp"
+#include "io/printable.hpp"
 
 namespace vitc::cli {
 
@@ -44,15 +45,30 @@ void show_progress(size_t done, size_t total, double seconds) {
 
 volatile std::sig_atomic_t stop_requested = 0;
 
-void request_stop(int) { stop_requested = 1; }
+// The first Ctrl-C (or SIGTERM, SIGHUP) finishes the batch in hand within moments (an image being
+// decoded is abandoned: its loader is a child process), keeps the rows and prints the summary. A
+// second one ends the process at once; the rows flushed so far stay in "<out>.partial".
+void request_stop(int) {
+    if (stop_requested) {
+        static const char message[] = "\nvitc batch: stopped at once; the rows written so far are kept for --resume\n";
+        [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, message, sizeof message - 1);
+        ::_exit(128 + SIGINT);
+    }
+    stop_requested = 1;
+    static const char message[] = "\nvitc batch: stopping after the images in hand (Ctrl-C again to stop at once)\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, message, sizeof message - 1);
+}
 
-// Ctrl-C and SIGTERM finish the current batch, keep the rows and print the summary.
 void install_stop_handlers() {
     struct sigaction action {};
     action.sa_handler = request_stop;
     sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
+    for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal, &action, nullptr);
+}
+
+std::string canonical(const std::string& path) {
+    std::error_code ec;
+    return fs::weakly_canonical(fs::absolute(path), ec).string();
 }
 
 }  // namespace
@@ -83,9 +99,17 @@ int batch_command(int argc, char** argv) {
     if (top < 1) throw Error("--top must be at least 1");
 
     std::string out_path = args.count("out") ? args["out"].as<std::string>() : "";
-    for (const char* option : {"out", "summary-json"})
-        if (args.count(option) && is_inside(args[option].as<std::string>(), dir))
+    for (const char* option : {"out", "summary-json"}) {
+        if (!args.count(option)) continue;
+        if (is_inside(args[option].as<std::string>(), dir))
             throw Error(std::string("--") + option + " points into the input folder " + dir + "; vitc never writes there");
+        check_output_path(args[option].as<std::string>(), std::string("--") + option);  // a folder, say: now, not after the work
+    }
+    if (args.count("out") && args.count("summary-json")) {
+        const std::string summary = canonical(args["summary-json"].as<std::string>());
+        if (summary == canonical(out_path) || summary == canonical(out_path + ".partial"))
+            throw Error("--summary-json and --out name the same file; the summary would replace the rows");
+    }
     RowWriter::Format format = RowWriter::Format::Csv;
     if (!out_path.empty()) {
         const std::string ext = fs::path(out_path).extension().string();
@@ -98,14 +122,38 @@ int batch_command(int argc, char** argv) {
     if (args.count("threads")) runtime::set_threads(std::max(1, args["threads"].as<int>() - 1));
     const ImageFolder folder = list_image_folder(dir, args.count("recursive") > 0, model->labels());
     if (folder.images.empty())
-        std::cerr << "vitc batch: no images found in " << dir << (args.count("recursive") ? "" : " (try --recursive)") << "\n";
+        std::cerr << "vitc batch: no images found in " << printable(dir) << (args.count("recursive") ? "" : " (try --recursive)") << "\n";
+
+    for (const UnreadableFolder& f : folder.unreadable)
+        std::cerr << "vitc batch: warning: cannot read the folder " << printable(f.relative) << ": " << f.reason
+                  << "; its images are not classified\n";
 
     std::vector<ImageEntry> images = folder.images;
     if (args.count("shard")) images = select_shard(images, parse_shard(args["shard"].as<std::string>()));
+    const bool resume = args.count("resume") > 0;
+    if (resume && out_path.empty()) throw Error("--resume needs --out FILE");
+    const int shown = std::min<int>(top, static_cast<int>(model->labels().size()));
+    const OutputShape shape{format == RowWriter::Format::JsonLines, RowWriter::csv_header(shown), shown};
+
+    // Rows go to "<out>.partial", flushed one by one, renamed to <out> at the end. --resume keeps
+    // the rows of a run that was stopped (they are in <out>) or killed (in <out>.partial).
     ExistingOutput earlier;
-    if (args.count("resume")) {
-        if (out_path.empty()) throw Error("--resume needs --out FILE");
-        earlier = read_existing_output(out_path, format == RowWriter::Format::JsonLines);
+    std::unique_ptr<AtomicFile> file;
+    if (!out_path.empty()) {
+        std::string partial_text;
+        file = AtomicFile::resumable(out_path, resume, &partial_text);
+        if (!partial_text.empty()) {  // a killed run's rows, up to its last complete one
+            earlier = parse_existing_output(partial_text, file->temporary_path(), shape);
+            file->truncate(earlier.complete_bytes);
+            if (earlier.complete_bytes == 0 && !shape.json_lines) file->stream() << shape.csv_header;
+        } else {
+            if (resume) earlier = read_existing_output(out_path, shape);
+            if (!shape.json_lines) file->stream() << shape.csv_header;
+            file->stream() << earlier.rows;
+        }
+        file->check_written();
+    }
+    if (resume) {
         images.erase(std::remove_if(images.begin(), images.end(),
                                     [&](const ImageEntry& e) { return earlier.files.count(e.relative) != 0; }),
                      images.end());
@@ -114,17 +162,17 @@ int batch_command(int argc, char** argv) {
     }
 
     install_stop_handlers();  // from here on, Ctrl-C keeps what is done
-    std::unique_ptr<AtomicFile> file;
-    if (!out_path.empty()) file = std::make_unique<AtomicFile>(out_path);
     std::ostream& rows_out = file ? file->stream() : std::cout;
-    const int shown = std::min<int>(top, static_cast<int>(model->labels().size()));
-    RowWriter writer(rows_out, format, model->labels(), shown);  // writes the CSV header
-    rows_out << earlier.rows;                                     // rows kept from an earlier run
+    RowWriter writer(rows_out, format, model->labels(), shown, /*write_header=*/!file);
 
     Classifier classifier(*model, decode_limits_from(args));
     const auto start = std::chrono::steady_clock::now();
     const BatchReport report = run_batch(
-        classifier, images, args["batch-size"].as<int>(), [&](const BatchRow& row) { writer.write(row); },
+        classifier, images, args["batch-size"].as<int>(),
+        [&](const BatchRow& row) {
+            writer.write(row);
+            if (file) file->check_written();  // a full disk stops the run now, naming the reason
+        },
         [&](size_t done, size_t total) {
             show_progress(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         },
@@ -132,7 +180,9 @@ int batch_command(int argc, char** argv) {
     if (file) file->commit();
 
     std::ostream& summary = file ? std::cout : std::cerr;  // keep stdout clean when it carries rows
-    if (file) summary << "wrote " << out_path << "\n";
+    if (file) summary << "wrote " << printable(out_path) << "\n";
+    for (const UnreadableFolder& f : folder.unreadable)
+        summary << "not read: folder " << printable(f.relative) << " (" << f.reason << ")\n";
     report.print_text(summary, model->labels());
     if (args.count("summary-json")) {
         AtomicFile json_file(args["summary-json"].as<std::string>());
@@ -140,7 +190,7 @@ int batch_command(int argc, char** argv) {
         json_file.commit();
     }
     if (report.interrupted) return 128 + SIGINT;
-    return report.failed ? kExitInputFailed : 0;
+    return report.failed || !folder.unreadable.empty() ? kExitInputFailed : 0;
 }
 
 }  // namespace vitc::cli

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "errors.hpp"
 #include "tasks/classifier.hpp"
+#include "io/printable.hpp"
 
 namespace vitc::cli {
 
@@ -42,7 +43,7 @@ int classify_command(int argc, char** argv) {
             classifier.load_image(path, input.data());
         } catch (const Error& e) {
             ++failures;
-            std::cerr << "vitc classify: error: " << e.what() << "\n";
+            std::cerr << "vitc classify: error: " << printable(e.what()) << "\n";
             if (format == "json")
                 std::cout << nlohmann::ordered_json{{"file", path}, {"error", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
             continue;
@@ -62,9 +63,9 @@ int classify_command(int argc, char** argv) {
             std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
             continue;
         }
-        std::cout << path << "\n";
+        std::cout << printable(path) << "\n";
         for (size_t i = 0; i < top.size(); ++i)
-            std::cout << "  " << i + 1 << ". " << std::left << std::setw(20) << labels[top[i].index] << std::right
+            std::cout << "  " << i + 1 << ". " << std::left << std::setw(20) << printable(labels[top[i].index]) << std::right
                       << std::fixed << std::setprecision(2) << std::setw(7) << 100.0 * top[i].probability << "%\n";
         if (args.count("logits")) {
             std::cout << "  logits:";

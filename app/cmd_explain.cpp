@@ -10,6 +10,7 @@
 #include "explain/picture.hpp"
 #include "image/preprocess.hpp"
 #include "tasks/atomic_file.hpp"
+#include "io/printable.hpp"
 
 namespace vitc::cli {
 
@@ -55,7 +56,7 @@ int explain_command(int argc, char** argv) {
     try {
         decoded = decode_image(image, decode_limits_from(args));
     } catch (const ImageError& e) {  // the input failed, not the usage: status 1, as classify
-        std::cerr << "vitc explain: error: " << e.what() << "\n";
+        std::cerr << "vitc explain: error: " << printable(e.what()) << "\n";
         return kExitInputFailed;
     }
     const Preprocessing& p = model->preprocessing();
@@ -71,11 +72,11 @@ int explain_command(int argc, char** argv) {
     file.stream().write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
     file.commit();
 
-    std::cout << "wrote " << out << ": ";
+    std::cout << "wrote " << printable(out) << ": ";
     for (size_t i = 0; i < e.explanations.size(); ++i)
         std::cout << (i ? ", " : "") << e.explanations[i].method << " (" << e.explanations[i].height << "x"
                   << e.explanations[i].width << ")";
-    std::cout << "; predicted " << prediction_caption(*model, e) << "\n";
+    std::cout << "; predicted " << printable(prediction_caption(*model, e)) << "\n";
     return 0;
 }
 

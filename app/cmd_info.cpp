@@ -5,6 +5,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "io/printable.hpp"
 
 namespace vitc::cli {
 
@@ -34,8 +35,8 @@ int info_command(int argc, char** argv) {
         std::cout << j.dump(2) << std::endl;
         return 0;
     }
-    std::cout << "model:        " << args["model"].as<std::string>() << "\n"
-              << "architecture: " << s.architecture << "\n"
+    std::cout << "model:        " << printable(args["model"].as<std::string>()) << "\n"
+              << "architecture: " << printable(s.architecture) << "\n"
               << "weights:      " << s.weight_scheme << " names, loaded as " << s.precision << "\n"
               << "parameters:   " << s.parameters << " (" << s.parameters / 1e6 << " M)\n"
               << "FLOPs/image:  " << s.flops_per_image << " (" << s.flops_per_image / 1e9 << " GFLOP)\n"
@@ -45,7 +46,7 @@ int info_command(int argc, char** argv) {
     std::cout << ", std";
     for (float v : p.std) std::cout << " " << v;
     std::cout << "\nlabels (" << model->labels().size() << "):";
-    for (size_t i = 0; i < model->labels().size(); ++i) std::cout << (i ? ", " : " ") << i << " " << model->labels()[i];
+    for (size_t i = 0; i < model->labels().size(); ++i) std::cout << (i ? ", " : " ") << i << " " << printable(model->labels()[i]);
     std::cout << "\n";
     return 0;
 }

@@ -8,6 +8,8 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "image/isolated_loader.hpp"
+#include "io/printable.hpp"
 
 namespace {
 
@@ -23,6 +25,7 @@ commands:
   bench               latency, throughput and GFLOP/s against the measured matmul peak
   explain IMAGE       heat map of where the evidence lies (attention rollout, class activation map)
   compare IMAGE|DIR   a ViT and a CNN side by side: predictions, accuracy, speed, HTML report
+  train DATA          train a ViT on a labelled folder or Fashion-MNIST; writes a model directory
 
   vitc <command> --help   options of a command
   vitc --version          version
@@ -34,6 +37,8 @@ directory in the Hugging Face layout (config.json + model.safetensors).
 }  // namespace
 
 int main(int argc, char** argv) {
+    // The child process that decodes images for the others (lib/image/isolated_loader.hpp).
+    if (argc == 2 && !std::strcmp(argv[1], vitc::kImageLoaderCommand)) return vitc::run_image_loader_worker();
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
         std::cout << kUsage;
         return argc < 2 ? vitc::cli::kExitUsage : 0;
@@ -52,17 +57,18 @@ int main(int argc, char** argv) {
         if (command == "bench") return vitc::cli::bench_command(argc - 1, argv + 1);
         if (command == "explain") return vitc::cli::explain_command(argc - 1, argv + 1);
         if (command == "compare") return vitc::cli::compare_command(argc - 1, argv + 1);
+        if (command == "train") return vitc::cli::train_command(argc - 1, argv + 1);
         if (command == "merge") return vitc::cli::merge_command(argc - 1, argv + 1);
-        std::cerr << "vitc: unknown command '" << command << "'; run 'vitc --help'\n";
+        std::cerr << "vitc: unknown command '" << vitc::printable(command) << "'; run 'vitc --help'\n";
         return vitc::cli::kExitUsage;
     } catch (const cxxopts::exceptions::exception& e) {
-        std::cerr << "vitc " << command << ": " << e.what() << " (see 'vitc " << command << " --help')\n";
+        std::cerr << "vitc " << vitc::printable(command) << ": " << vitc::printable(e.what()) << " (see 'vitc " << vitc::printable(command) << " --help')\n";
     } catch (const vitc::Error& e) {
-        std::cerr << "vitc " << command << ": error: " << e.what() << "\n";
+        std::cerr << "vitc " << vitc::printable(command) << ": error: " << vitc::printable(e.what()) << "\n";
     } catch (const dnnl::error& e) {
-        std::cerr << "vitc " << command << ": oneDNN error: " << e.what() << "\n";
+        std::cerr << "vitc " << vitc::printable(command) << ": oneDNN error: " << vitc::printable(e.what()) << "\n";
     } catch (const std::exception& e) {
-        std::cerr << "vitc " << command << ": error: " << e.what() << "\n";
+        std::cerr << "vitc " << vitc::printable(command) << ": error: " << vitc::printable(e.what()) << "\n";
     }
     return vitc::cli::kExitUsage;
 }

@@ -83,7 +83,20 @@ TEST_CASE("safetensors: malformed files are refused with a reason", "[safetensor
     CHECK_THAT(open_error(std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}"), Catch::Contains("exceeds the limit"));
     CHECK_THAT(open_error(std::string("\x10\x00\x00\x00\x00\x00\x00\x00", 8) + "{}"), Catch::Contains("larger than the file"));
     CHECK_THAT(open_error(safetensors_bytes("{not json", data)), Catch::Contains("not valid JSON"));
-    CHECK_THAT(open_error(safetensors_bytes("[1,2]", data)), Catch::Contains("not a JSON object"));
+    // As strict as the reference reader (safetensors' own validate()):
+    CHECK_THAT(open_error(safetensors_bytes("[1,2]", data)), Catch::Contains("does not begin with '{'"));
+    CHECK_THAT(open_error(safetensors_bytes(" " + t, data)), Catch::Contains("does not begin with '{'"));
+    CHECK_THAT(open_error(safetensors_bytes(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                            R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data)),
+               Catch::Contains("\"t\" appears twice"));
+    CHECK_THAT(open_error(safetensors_bytes(t + std::string(1, '\0') + "junk", data)), Catch::Contains("NUL byte"));
+    CHECK_THAT(open_error(safetensors_bytes(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data)),
+               Catch::Contains("a hole of 4 bytes before tensor 't'"));
+    CHECK_THAT(open_error(safetensors_bytes(t, data + "xx")), Catch::Contains("2 bytes after the last tensor"));
+    CHECK(open_error(safetensors_bytes(t + "    ", data)).empty());  // space padding is the format's own
+    // Deep nesting stops at the reference parser's depth (128) instead of building millions of nodes.
+    CHECK_THAT(open_error(safetensors_bytes(R"({"__metadata__":)" + std::string(100000, '[') + "}", data)),
+               Catch::Contains("nested more than 128 levels"));
     // Found by fuzz_safetensors: nlohmann throws out_of_range, not parse_error, for this number.
     CHECK_THAT(open_error(safetensors_bytes(R"({"t":{"dtype":"F32","shape":[1E4736],"data_offsets":[0,8]}})", data)),
                Catch::Contains("not valid JSON"));

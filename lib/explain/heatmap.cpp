@@ -1,4 +1,5 @@
 #include "explain/heatmap.hpp"
+#include "image/preprocess.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -29,12 +30,8 @@ cv::Mat model_view(const cv::Mat& decoded, const Preprocessing& p) {
     if (image.depth() == CV_16U) image.convertTo(image, CV_8U, 255.0 / 65535.0);
     if (image.channels() == 1) cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
     else if (image.channels() == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
-    int w = p.resize_width, h = p.resize_height;
-    if (p.resize == Preprocessing::Resize::ShortestEdge) {
-        const double scale = static_cast<double>(p.shortest_edge) / std::min(image.cols, image.rows);
-        w = image.cols <= image.rows ? p.shortest_edge : std::max(1, static_cast<int>(std::lround(image.cols * scale)));
-        h = image.rows <= image.cols ? p.shortest_edge : std::max(1, static_cast<int>(std::lround(image.rows * scale)));
-    }
+    const cv::Size target = resized_size(image.size(), p);
+    const int w = target.width, h = target.height;
     if (w != image.cols || h != image.rows) {
         cv::Mat resized;
         cv::resize(image, resized, cv::Size(w, h), 0, 0, w < image.cols || h < image.rows ? cv::INTER_AREA : cv::INTER_LINEAR);

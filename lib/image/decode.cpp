@@ -8,12 +8,11 @@
 #include <cstdio>
 #include <mutex>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
 #include "errors.hpp"
 #include "image/image_size.hpp"
+#include "io/read_file.hpp"
 
 namespace vitc {
 
@@ -94,6 +93,18 @@ cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::s
             throw ImageError(name, "header declares " + std::to_string(size->width) + "x" +
                                        std::to_string(size->height) + " pixels, over the limit of " +
                                        std::to_string(limits.max_pixels) + " (--max-pixels)");
+        if (size->width * size->height > limits.max_decoded_bytes / size->bytes_per_pixel)
+            throw ImageError(name, "header declares " + std::to_string(size->width) + "x" +
+                                       std::to_string(size->height) + " pixels of up to " +
+                                       std::to_string(size->bytes_per_pixel) + " bytes, over the limit of " +
+                                       std::to_string(limits.max_decoded_bytes >> 20) + " MiB decoded");
+    }
+    if (bytes.size() >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8) {
+        const int64_t scans = count_jpeg_scans(bytes);
+        if (scans > limits.max_jpeg_scans)
+            throw ImageError(name, "JPEG with " + std::to_string(scans) + " scans, over the limit of " +
+                                       std::to_string(limits.max_jpeg_scans) +
+                                       " (each scan is another pass of the decoder over the whole image)");
     }
     cv::Mat image;
     std::string decoder_says;
@@ -116,6 +127,9 @@ cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::s
     if (static_cast<int64_t>(image.rows) * image.cols > limits.max_pixels)
         throw ImageError(name, std::to_string(image.cols) + "x" + std::to_string(image.rows) +
                                    " pixels exceeds the limit of " + std::to_string(limits.max_pixels) + " (--max-pixels)");
+    if (static_cast<int64_t>(image.total() * image.elemSize()) > limits.max_decoded_bytes)
+        throw ImageError(name, "decodes to " + std::to_string(image.total() * image.elemSize() >> 20) +
+                                   " MiB, over the limit of " + std::to_string(limits.max_decoded_bytes >> 20) + " MiB");
     if (image.depth() == CV_32F || image.depth() == CV_64F) {  // HDR/EXR: clamp to [0, 1] as 16-bit
         cv::Mat converted;
         image.convertTo(converted, CV_16U, 65535.0);
@@ -131,20 +145,12 @@ cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::s
 }
 
 cv::Mat decode_image(const std::string& path, const DecodeLimits& limits) {
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec) throw ImageError(path, "cannot open: " + ec.message());
-    if (!std::filesystem::is_regular_file(status)) throw ImageError(path, "not a regular file");
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw ImageError(path, std::string("cannot open: ") + std::strerror(errno));
-    const std::streamoff size = in.tellg();
-    if (size < 0) throw ImageError(path, "cannot read (not a regular file?)");
-    if (size > limits.max_file_bytes)
-        throw ImageError(path, "file is " + std::to_string(size) + " bytes, over the limit of " +
-                                   std::to_string(limits.max_file_bytes));
-    std::vector<unsigned char> bytes(static_cast<size_t>(size));
-    in.seekg(0);
-    if (size && !in.read(reinterpret_cast<char*>(bytes.data()), size)) throw ImageError(path, "read failed");
+    std::vector<unsigned char> bytes;
+    try {
+        bytes = read_regular_file_bytes(path, limits.max_file_bytes, "image");  // a FIFO or device: refused unread
+    } catch (const FileError& e) {
+        throw ImageError(path, e.reason());
+    }
     return decode_image_bytes(bytes, path, limits);
 }
 

@@ -1,5 +1,6 @@
 #include "image/image_size.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -92,10 +93,49 @@ std::optional<ImageSize> tiff_size(const std::vector<unsigned char>& b) {
     return ImageSize{width, height};
 }
 
+// Radiance HDR: "#?RADIANCE" (or "#?RGBE"), header lines, an empty line, then "-Y <h> +X <w>"
+// (or another of the eight orientations). OpenCV decodes it to 32-bit floats, 12 bytes a pixel.
+std::optional<ImageSize> hdr_size(const std::vector<unsigned char>& b) {
+    size_t i = 0;
+    const size_t limit = std::min<size_t>(b.size(), 64 * 1024);  // the header is a few lines
+    bool blank = false;
+    while (i < limit && !blank) {
+        const size_t start = i;
+        while (i < limit && b[i] != '\n') ++i;
+        blank = i == start;
+        ++i;
+    }
+    if (!blank || i >= limit) return std::nullopt;
+    int64_t values[2];
+    char axes[2];
+    for (int k = 0; k < 2; ++k) {
+        while (i < limit && b[i] == ' ') ++i;
+        if (i + 2 >= limit || (b[i] != '-' && b[i] != '+') || (b[i + 1] != 'X' && b[i + 1] != 'Y')) return std::nullopt;
+        axes[k] = static_cast<char>(b[i + 1]);
+        i += 2;
+        while (i < limit && b[i] == ' ') ++i;
+        if (i >= limit || !std::isdigit(b[i])) return std::nullopt;
+        values[k] = 0;
+        while (i < limit && std::isdigit(b[i]) && values[k] < (int64_t(1) << 40)) values[k] = values[k] * 10 + (b[i++] - '0');
+    }
+    if (axes[0] == axes[1]) return std::nullopt;
+    return axes[0] == 'Y' ? ImageSize{values[1], values[0]} : ImageSize{values[0], values[1]};
+}
+
 }  // namespace
 
+int64_t count_jpeg_scans(const std::vector<unsigned char>& b) {
+    // Inside entropy-coded data a 0xFF byte is always followed by 0x00 (stuffing) or a restart
+    // marker, so every 0xFF 0xDA in the stream is a start-of-scan marker.
+    int64_t scans = 0;
+    for (size_t i = 0; i + 1 < b.size(); ++i)
+        if (b[i] == 0xff && b[i + 1] == 0xda) ++scans;
+    return scans;
+}
+
 std::optional<ImageSize> peek_image_size(const std::vector<unsigned char>& b) {
-    if (starts_with(b, "\x89PNG\r\n\x1a\n", 8) && b.size() >= 24) return ImageSize{be32(&b[16]), be32(&b[20])};
+    if (starts_with(b, "\x89PNG\r\n\x1a\n", 8) && b.size() >= 25)
+        return ImageSize{be32(&b[16]), be32(&b[20]), b[24] == 16 ? 8 : 4};  // 16-bit samples: 2 bytes each
     if (starts_with(b, "\xff\xd8", 2)) return jpeg_size(b);
     if ((starts_with(b, "GIF87a", 6) || starts_with(b, "GIF89a", 6)) && b.size() >= 10)
         return ImageSize{le16(&b[6]), le16(&b[8])};
@@ -113,7 +153,16 @@ std::optional<ImageSize> peek_image_size(const std::vector<unsigned char>& b) {
             return ImageSize{(b[24] | (b[25] << 8) | (b[26] << 16)) + 1, (b[27] | (b[28] << 8) | (b[29] << 16)) + 1};
     }
     if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') return pnm_size(b);
-    if (starts_with(b, "II", 2) || starts_with(b, "MM", 2)) return tiff_size(b);
+    if (starts_with(b, "II", 2) || starts_with(b, "MM", 2)) {
+        auto size = tiff_size(b);
+        if (size) size->bytes_per_pixel = 8;  // 16-bit RGBA; float TIFFs are converted as they decode
+        return size;
+    }
+    if (starts_with(b, "#?", 2)) {
+        auto size = hdr_size(b);
+        if (size) size->bytes_per_pixel = 12;  // three 32-bit floats
+        return size;
+    }
     return std::nullopt;
 }
 

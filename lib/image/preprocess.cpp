@@ -1,6 +1,7 @@
 #include "image/preprocess.hpp"
 
 #include <cmath>
+#include <limits>
 #include <opencv2/imgproc.hpp>
 
 #include "errors.hpp"
@@ -42,19 +43,29 @@ cv::Mat resize_to(const cv::Mat& image, int width, int height, Interpolation int
 
 }  // namespace
 
-void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channels, float* out) {
+cv::Size resized_size(const cv::Size& decoded, const Preprocessing& p) {
+    if (p.resize == Preprocessing::Resize::Exact) return {p.resize_width, p.resize_height};
+    // The shorter side becomes shortest_edge, the aspect ratio is kept. In double: a 1 x 1,000,000
+    // image would ask for 28 x 28,000,000, past int.
+    const double scale = static_cast<double>(p.shortest_edge) / std::min(decoded.width, decoded.height);
+    const double w = std::max(1.0, std::round(decoded.width * scale)), h = std::max(1.0, std::round(decoded.height * scale));
+    const double limit = std::numeric_limits<int>::max();
+    return {decoded.width <= decoded.height ? p.shortest_edge : static_cast<int>(std::min(w, limit)),
+            decoded.height <= decoded.width ? p.shortest_edge : static_cast<int>(std::min(h, limit))};
+}
+
+void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channels, float* out, int64_t max_pixels) {
+    // Every intermediate image stays within the decoder's pixel limit: a resize to 30,000 pixels
+    // before a small crop, or an extreme aspect ratio under shortest_edge, is refused up front.
+    const cv::Size target = resized_size(decoded.size(), p);
+    if (static_cast<int64_t>(target.width) * target.height > max_pixels)
+        throw Error("the model's preprocessing resizes this " + std::to_string(decoded.cols) + "x" +
+                    std::to_string(decoded.rows) + " image to " + std::to_string(target.width) + "x" +
+                    std::to_string(target.height) + ", over the limit of " + std::to_string(max_pixels) +
+                    " pixels (--max-pixels)");
     cv::Mat image;
     to_channels(decoded, channels).convertTo(image, CV_32F, decoded.depth() == CV_16U ? 255.0 / 65535.0 : 1.0);
-
-    if (p.resize == Preprocessing::Resize::Exact) {
-        image = resize_to(image, p.resize_width, p.resize_height, p.interpolation);
-    } else {  // the shorter side becomes shortest_edge, the aspect ratio is kept
-        const double scale = static_cast<double>(p.shortest_edge) / std::min(image.cols, image.rows);
-        const int w = std::max(1, static_cast<int>(std::lround(image.cols * scale)));
-        const int h = std::max(1, static_cast<int>(std::lround(image.rows * scale)));
-        image = resize_to(image, image.cols <= image.rows ? p.shortest_edge : w,
-                          image.rows <= image.cols ? p.shortest_edge : h, p.interpolation);
-    }
+    image = resize_to(image, target.width, target.height, p.interpolation);
     if (p.crop_height && p.crop_width) {
         if (image.rows < p.crop_height || image.cols < p.crop_width) {  // pad like torchvision's CenterCrop
             cv::Mat padded;
@@ -79,6 +90,11 @@ void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channe
             for (int x = 0; x < w; ++x) dst[x] = (row[x * channels + c] * scale - mean) / std;
         }
     }
+    // The configuration is range-checked at load; this catches what slips through (an image of NaN
+    // floats, say), so that no row says "ok" about an input the model cannot read.
+    const size_t n = static_cast<size_t>(channels) * h * w;
+    for (size_t i = 0; i < n; ++i)
+        if (!std::isfinite(out[i])) throw Error("preprocessing gave a non-finite value (NaN or infinity)");
 }
 
 }  // namespace vitc

@@ -10,6 +10,11 @@ namespace vitc {
 // [channels, p.output_height(), p.output_width()] floats written to `out`.
 // Colour to gray uses ITU-R 601 luma (as PIL's convert("L")); gray to colour repeats the channel;
 // alpha is dropped. 16-bit values are scaled to the 8-bit range before rescale_factor.
-void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channels, float* out);
+// Throws Error when an intermediate image would pass max_pixels or an output is not finite.
+void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channels, float* out,
+                      int64_t max_pixels = 100'000'000);
+
+// The size the resize step makes of a decoded image (before any centre crop).
+cv::Size resized_size(const cv::Size& decoded, const Preprocessing& p);
 
 }  // namespace vitc

@@ -1,11 +1,11 @@
 #include "io/model_config.hpp"
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "errors.hpp"
+#include "io/json_parse.hpp"
+#include "io/read_file.hpp"
 
 namespace vitc {
 
@@ -14,6 +14,7 @@ namespace {
 using nlohmann::json;
 
 constexpr int kMaxDimension = 1 << 16;  // any size beyond this is a corrupt config
+constexpr int64_t kMaxConfigBytes = 64 << 20;  // real configs are a few KiB (ImageNet labels: ~30 KiB)
 
 // An optional integer field in [lo, hi]; `fallback` when absent or null.
 int get_int(const json& j, const char* field, const std::string& file, int lo, int hi, int fallback) {
@@ -92,6 +93,8 @@ std::vector<std::string> parse_id2label(const json& j, const std::string& file) 
         if (seen[index]) throw ModelError(file, "id2label index " + key + " appears twice");
         seen[index] = true;
         labels[index] = value.get<std::string>();
+        if (labels[index].find('\0') != std::string::npos)  // CSV cannot carry it; terminals hide what follows
+            throw ModelError(file, "id2label[" + key + "] holds a NUL character");
     }
     return labels;
 }
@@ -134,16 +137,13 @@ void set_channel_stats(Preprocessing& p, std::vector<float> mean, std::vector<fl
 }  // namespace
 
 json read_json_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ModelError(path, "cannot open");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (text.str().size() > (64u << 20)) throw ModelError(path, "larger than 64 MiB; not a config file");
+    std::string text;
     try {
-        return json::parse(text.str());
-    } catch (const json::exception& e) {  // parse_error, or out_of_range for numbers like 1E4736
-        throw ModelError(path, std::string("not valid JSON: ") + e.what());
+        text = read_regular_file(path, kMaxConfigBytes, "config file");  // a FIFO or /dev/zero: refused unread
+    } catch (const FileError& e) {
+        throw ModelError(path, e.reason());
     }
+    return parse_json_strict(text, path);
 }
 
 ViTConfig parse_vit_config(const json& j, const std::string& file) {
@@ -206,6 +206,8 @@ ViTConfig parse_vit_config(const json& j, const std::string& file) {
             for (const auto& name : j["label_names"]) {
                 if (!name.is_string()) throw ModelError(file, "label_names holds a non-string");
                 c.labels.push_back(name.get<std::string>());
+                if (c.labels.back().find('\0') != std::string::npos)
+                    throw ModelError(file, "label_names holds a label with a NUL character");
             }
         }
         if (c.labels.empty())

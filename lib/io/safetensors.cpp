@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "io/json_parse.hpp"
+#include "io/read_file.hpp"
 
 namespace vitc {
 
@@ -103,12 +105,9 @@ std::string TensorInfo::shape_string() const {
 std::map<std::string, TensorInfo> parse_safetensors_header(
     const std::string& path, const std::string& header_json, size_t data_size,
     std::map<std::string, std::string>* metadata) {
-    nlohmann::json header;
-    try {
-        header = nlohmann::json::parse(header_json);
-    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for numbers like 1E4736
-        throw ModelError(path, std::string("header is not valid JSON: ") + e.what());
-    }
+    // As the reference reader: the header is one JSON object, padded at the end with spaces only.
+    if (header_json.empty() || header_json[0] != '{') throw ModelError(path, "header does not begin with '{'");
+    const nlohmann::json header = parse_json_strict(header_json, path + " (header)");
     if (!header.is_object()) throw ModelError(path, "header is not a JSON object");
 
     std::map<std::string, TensorInfo> tensors;
@@ -178,16 +177,26 @@ std::map<std::string, TensorInfo> parse_safetensors_header(
         tensors.emplace(name, std::move(info));
     }
 
-    // Tensors must not share bytes: a crafted file could otherwise alias weights.
+    // As the reference reader: the tensors tile the data section exactly, with no overlap (a crafted
+    // file could alias weights), no hole and nothing after the last one.
     std::vector<const TensorInfo*> by_offset;
-    for (const auto& [_, t] : tensors)
-        if (t.nbytes) by_offset.push_back(&t);
-    std::sort(by_offset.begin(), by_offset.end(),
-              [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
-    for (size_t i = 1; i < by_offset.size(); ++i)
-        if (by_offset[i]->offset < by_offset[i - 1]->offset + by_offset[i - 1]->nbytes)
-            throw ModelError(path, "tensors '" + by_offset[i - 1]->name + "' and '" +
-                                       by_offset[i]->name + "' overlap");
+    for (const auto& [_, t] : tensors) by_offset.push_back(&t);
+    std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+        return a->offset < b->offset || (a->offset == b->offset && a->nbytes < b->nbytes);
+    });
+    size_t covered = 0;
+    for (size_t i = 0; i < by_offset.size(); ++i) {
+        const TensorInfo& t = *by_offset[i];
+        if (t.offset < covered)
+            throw ModelError(path, "tensors '" + by_offset[i - 1]->name + "' and '" + t.name + "' overlap");
+        if (t.offset > covered)
+            throw ModelError(path, "a hole of " + std::to_string(t.offset - covered) + " bytes before tensor '" +
+                                       t.name + "' (data offsets must be contiguous)");
+        covered = t.offset + t.nbytes;
+    }
+    if (covered != data_size)
+        throw ModelError(path, std::to_string(data_size - covered) +
+                                   " bytes after the last tensor's data (the file must end where the last tensor ends)");
     return tensors;
 }
 
@@ -200,14 +209,14 @@ struct SafetensorsFile::Mapping {
 };
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw ModelError(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        throw ModelError(path, "not a regular file");
+    int64_t size = 0;
+    int fd = -1;
+    try {
+        fd = open_regular_file(path, &size, "weights file");  // a FIFO or a device is refused unread
+    } catch (const FileError& e) {
+        throw ModelError(path, e.reason());
     }
-    const size_t file_size = static_cast<size_t>(st.st_size);
+    const size_t file_size = static_cast<size_t>(size);
     if (file_size < 8) {
         ::close(fd);
         throw ModelError(path, "file is " + std::to_string(file_size) +

@@ -1,11 +1,15 @@
 #include "tasks/batch.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <future>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "tasks/resume.hpp"
+#include "io/printable.hpp"
 
 namespace vitc {
 
@@ -15,6 +19,10 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+bool all_finite(const std::vector<float>& values) {
+    return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
 }
 
 void record_accuracy(BatchReport& report, const BatchRow& row, size_t classes) {
@@ -36,6 +44,7 @@ struct LoadedBatch {
     std::vector<size_t> loaded;
     std::vector<float> inputs;
     Classifier::LoadTimes times;  // images that failed to decode count too
+    bool interrupted = false;     // the stop check ended the loading; the rows are not to be used
 };
 
 LoadedBatch load_batch(const Classifier& classifier, const std::vector<ImageEntry>& images, size_t first,
@@ -50,7 +59,10 @@ LoadedBatch load_batch(const Classifier& classifier, const std::vector<ImageEntr
             classifier.load_image(images[first + i].path, batch.inputs.data() + batch.loaded.size() * input_size,
                                   &batch.times);
             batch.loaded.push_back(i);
-        } catch (const Error& e) {
+        } catch (const LoadInterrupted&) {
+            batch.interrupted = true;
+            break;
+        } catch (const std::exception& e) {  // ImageError; anything else is still this image's fault
             batch.rows[i].error = e.what();
         }
     }
@@ -74,12 +86,13 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
         return std::async(std::launch::async, load_batch, std::cref(classifier), std::cref(images), first,
                           std::min(images.size() - first, step));
     };
+    classifier.set_stop_check(should_stop);  // an image loader stops waiting for its child
     std::future<LoadedBatch> next;
     if (!images.empty()) next = load(0);
 
     for (size_t first = 0; first < images.size(); first += step) {
         LoadedBatch batch = next.get();
-        if (should_stop()) {
+        if (batch.interrupted || should_stop()) {
             report.interrupted = true;
             report.images = first;
             break;
@@ -93,8 +106,13 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
                 classifier.run(batch.inputs.data(), static_cast<int>(batch.loaded.size()));
             report.model_seconds += seconds_since(model_start);
             for (size_t j = 0; j < batch.loaded.size(); ++j) {
-                batch.rows[batch.loaded[j]].ok = true;
-                batch.rows[batch.loaded[j]].prediction = std::move(predictions[j]);
+                BatchRow& row = batch.rows[batch.loaded[j]];
+                if (!all_finite(predictions[j].logits)) {  // never an "ok" row about NaN
+                    row.error = row.image->path + ": the model gave non-finite logits (NaN or infinity)";
+                    continue;
+                }
+                row.ok = true;
+                row.prediction = std::move(predictions[j]);
             }
         }
         for (const BatchRow& row : batch.rows) {
@@ -104,7 +122,8 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
         }
         on_progress(first + batch.rows.size(), images.size());
     }
-    if (next.valid()) next.wait();  // an interrupted run still joins its worker
+    if (next.valid()) next.wait();  // an interrupted run still joins its worker (it stops within 50 ms)
+    classifier.set_stop_check(nullptr);
     report.seconds = seconds_since(start);
     return report;
 }
@@ -127,13 +146,14 @@ void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& 
 
 void print_confusion_matrix(std::ostream& out, const std::vector<std::string>& labels,
                             const std::vector<std::vector<size_t>>& confusion) {
+    std::vector<std::string> shown;  // the labels as a terminal may see them
     size_t width = 0;
-    for (const auto& l : labels) width = std::max(width, l.size());
+    for (const auto& l : labels) width = std::max(width, (shown.emplace_back(printable(l))).size());
     out << std::setw(static_cast<int>(width) + 4) << "";
     for (size_t j = 0; j < labels.size(); ++j) out << std::setw(6) << j;
     out << "\n";
     for (size_t i = 0; i < labels.size(); ++i) {
-        out << std::setw(2) << i << "  " << std::left << std::setw(static_cast<int>(width)) << labels[i] << std::right;
+        out << std::setw(2) << i << "  " << std::left << std::setw(static_cast<int>(width)) << shown[i] << std::right;
         for (size_t j = 0; j < labels.size(); ++j) out << std::setw(6) << confusion[i][j];
         out << "\n";
     }
@@ -166,12 +186,17 @@ std::string csv_field(const std::string& value) {
     return quoted + "\"";
 }
 
-RowWriter::RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k)
+std::string RowWriter::csv_header(int top_k) {
+    std::string header = "file,status,label,index,prob";
+    for (int k = 2; k <= top_k; ++k) header += ",label" + std::to_string(k) + ",prob" + std::to_string(k);
+    return header + ",true_label,correct,error\n";
+}
+
+RowWriter::RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k,
+                     bool write_header)
     : out_(out), format_(format), labels_(labels), top_k_(top_k) {
-    if (format_ == Format::Csv) {
-        out_ << "file,status,label,index,prob";
-        for (int k = 2; k <= top_k_; ++k) out_ << ",label" << k << ",prob" << k;
-        out_ << ",true_label,correct,error\n";
+    if (format_ == Format::Csv && write_header) {
+        out_ << csv_header(top_k_);
         out_.flush();
     }
 }
@@ -180,7 +205,11 @@ void RowWriter::write(const BatchRow& row) {
     const int truth = row.image->label;
     const std::vector<Ranked> top = row.ok ? top_k(row.prediction, top_k_) : std::vector<Ranked>{};
     if (format_ == Format::JsonLines) {
-        nlohmann::ordered_json j = {{"file", row.image->relative}, {"status", row.ok ? "ok" : "error"}};
+        nlohmann::ordered_json j = {{"file", row.image->relative}};
+        // JSON strings are UTF-8: a name that is not gets its exact bytes too, or two such names
+        // would read back as one (and --resume would redo or drop them).
+        if (!is_valid_utf8(row.image->relative)) j["file_bytes"] = hex_bytes(row.image->relative);
+        j["status"] = row.ok ? "ok" : "error";
         if (row.ok) {
             nlohmann::json ranked = nlohmann::json::array();
             for (const Ranked& r : top) ranked.push_back({{"label", labels_[r.index]}, {"index", r.index}, {"prob", r.probability}});

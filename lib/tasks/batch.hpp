@@ -52,9 +52,12 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
 class RowWriter {
 public:
     enum class Format { Csv, JsonLines };
-    // Writes the CSV header at once.
-    RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k);
+    // Writes the CSV header at once unless told not to (a resumed output has it already).
+    RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k,
+              bool write_header = true);
     void write(const BatchRow& row);
+    // The CSV header line for top_k labels per row, with its newline.
+    static std::string csv_header(int top_k);
 
 private:
     std::ostream& out_;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "errors.hpp"
 #include "image/preprocess.hpp"
 
 namespace vitc {
@@ -32,21 +33,44 @@ std::vector<Ranked> top_k(const Prediction& prediction, int k) {
     return out;
 }
 
-Classifier::Classifier(const Model& model, DecodeLimits limits) : model_(model), limits_(limits) {}
+Classifier::Classifier(const Model& model, DecodeLimits limits) : model_(model), limits_(limits) {
+    if (!limits_.worker_executable.empty())
+        loader_ = std::make_unique<IsolatedImageLoader>(limits_, model_.preprocessing(), model_.num_channels());
+}
+
+Classifier::~Classifier() = default;
 
 size_t Classifier::input_size() const {
     return static_cast<size_t>(model_.num_channels()) * input_height() * input_width();
 }
 
 void Classifier::load_image(const std::string& path, float* input, LoadTimes* times) const {
+    if (loader_) {
+        std::lock_guard<std::mutex> lock(loader_mutex_);
+        loader_->load(path, input, input_size(), times ? &times->decode_seconds : nullptr,
+                      times ? &times->preprocess_seconds : nullptr, should_stop_);
+        return;
+    }
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
-    const cv::Mat image = decode_image(path, limits_);
-    const auto decoded = Clock::now();
-    preprocess_image(image, model_.preprocessing(), model_.num_channels(), input);
-    if (times) {
-        times->decode_seconds += std::chrono::duration<double>(decoded - start).count();
-        times->preprocess_seconds += std::chrono::duration<double>(Clock::now() - decoded).count();
+    // Whatever fails for this image is this image's error: an OpenCV exception or a failed
+    // allocation in resize or colour conversion included.
+    try {
+        const cv::Mat image = decode_image(path, limits_);
+        const auto decoded = Clock::now();
+        preprocess_image(image, model_.preprocessing(), model_.num_channels(), input, limits_.max_pixels);
+        if (times) {
+            times->decode_seconds += std::chrono::duration<double>(decoded - start).count();
+            times->preprocess_seconds += std::chrono::duration<double>(Clock::now() - decoded).count();
+        }
+    } catch (const ImageError&) {
+        throw;
+    } catch (const Error& e) {
+        throw ImageError(path, e.what());
+    } catch (const cv::Exception& e) {
+        throw ImageError(path, "OpenCV: " + e.err);
+    } catch (const std::bad_alloc&) {
+        throw ImageError(path, "out of memory while decoding or preprocessing");
     }
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "errors.hpp"
+#include "io/printable.hpp"
 
 namespace vitc {
 
@@ -25,7 +26,7 @@ std::string percent(double fraction) {
 }
 
 std::string prediction_text(const ImagePrediction& p) {
-    return p.ok ? p.label + " " + percent(p.probability) : "error";
+    return p.ok ? printable(p.label) + " " + percent(p.probability) : "error";
 }
 
 // Timings: at least min_runs batch-1 runs and about a second of them; then batched runs for
@@ -155,8 +156,8 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
         row("top-1", share(a.report.top1_correct, a.report, true), share(b.report.top1_correct, b.report, true));
         row("top-5", share(a.report.top5_correct, a.report, false), share(b.report.top5_correct, b.report, false));
     }
-    out << "architectures:\n  [" << a.name << "] " << a.summary.architecture << "\n  [" << b.name << "] "
-        << b.summary.architecture << "\n";
+    out << "architectures:\n  [" << a.name << "] " << printable(a.summary.architecture) << "\n  [" << b.name << "] "
+        << printable(b.summary.architecture) << "\n";
 
     const size_t n = compared();
     out << "\nimages: " << images.size() << ", classified by both: " << n << ", agreement: " << agreements() << "/" << n;
@@ -182,8 +183,8 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
                 out << std::setw(28) << a.name << std::setw(28) << b.name << "agree" << std::right << "\n";
                 header = true;
             }
-            out << std::left << std::setw(static_cast<int>(width) + 2) << i.relative;
-            if (labelled) out << std::setw(16) << (i.truth.empty() ? "-" : i.truth);
+            out << std::left << std::setw(static_cast<int>(width) + 2) << printable(i.relative);
+            if (labelled) out << std::setw(16) << (i.truth.empty() ? "-" : printable(i.truth));
             out << std::setw(28) << prediction_text(i.models[0]) << std::setw(28) << prediction_text(i.models[1])
                 << (i.both_ok() ? (i.agree() ? "yes" : "NO") : "-") << std::right << "\n";
             ++listed;
@@ -201,7 +202,7 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
         const int kb = find_label(b.model->labels(), labels[k]);
         const double vb = kb >= 0 && static_cast<size_t>(kb) < pb.size() ? pb[kb] : -1;
         if (va < 0 && vb < 0) continue;
-        out << "  " << std::left << std::setw(20) << labels[k] << std::setw(10) << (va < 0 ? "-" : percent(va))
+        out << "  " << std::left << std::setw(20) << printable(labels[k]) << std::setw(10) << (va < 0 ? "-" : percent(va))
             << (vb < 0 ? "-" : percent(vb)) << std::right << "\n";
     }
     for (const ComparedModel* m : {&a, &b})
@@ -217,7 +218,7 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
     out << " (" << a.name << " only: " << only_a << ", " << b.name << " only: " << single.size() - only_a << ")\n";
     for (size_t k = 0; k < single.size() && k < max_listed; ++k) {
         const ComparedImage& i = images[single[k]];
-        out << "  " << i.relative << ": true " << i.truth << "; " << a.name << " " << prediction_text(i.models[0]) << ", "
+        out << "  " << printable(i.relative) << ": true " << printable(i.truth) << "; " << a.name << " " << prediction_text(i.models[0]) << ", "
             << b.name << " " << prediction_text(i.models[1]) << "\n";
     }
     if (single.size() > max_listed) out << "  (" << single.size() - max_listed << " more in --format json)\n";

@@ -41,25 +41,44 @@ ImageFolder list_image_folder(const std::string& root, bool recursive, const std
     for (size_t i = 0; i < labels.size(); ++i) label_of_folder[lower(label_folder_name(labels[i]))] = static_cast<int>(i);
 
     ImageFolder folder;
-    const auto options = fs::directory_options::skip_permission_denied;
-    for (fs::recursive_directory_iterator it(root, options, ec), end; !ec && it != end; it.increment(ec)) {
-        const fs::path relative = it->path().lexically_relative(root);
-        const std::string top = relative.begin()->string();
-        const auto labelled = label_of_folder.find(lower(top));
-        if (it->is_directory(ec)) {
-            const bool descend = recursive || (it.depth() == 0 && labelled != label_of_folder.end());
-            if (!descend || top.rfind('.', 0) == 0) it.disable_recursion_pending();
-            if (it.depth() == 0 && labelled != label_of_folder.end()) folder.labelled = true;
-            continue;
+    // Folders still to list: (path, depth, label of the top-level folder it lies in).
+    struct Pending {
+        fs::path path;
+        int depth;
+        int label;
+    };
+    std::vector<Pending> pending{{fs::path(root), 0, -1}};
+    while (!pending.empty()) {
+        const Pending current = pending.back();
+        pending.pop_back();
+        fs::directory_iterator it(current.path, ec), end;
+        for (; !ec && it != end; it.increment(ec)) {
+            const fs::path relative = it->path().lexically_relative(root);
+            const std::string name = it->path().filename().string();
+            std::error_code type_ec;
+            if (it->symlink_status(type_ec).type() == fs::file_type::directory) {
+                const auto labelled = current.depth == 0 ? label_of_folder.find(lower(name)) : label_of_folder.end();
+                if (labelled != label_of_folder.end()) folder.labelled = true;
+                const bool descend = recursive || labelled != label_of_folder.end();
+                if (descend && name.rfind('.', 0) != 0)
+                    pending.push_back({it->path(), current.depth + 1,
+                                       labelled != label_of_folder.end() ? labelled->second : current.label});
+                continue;
+            }
+            if (it->is_directory(type_ec)) continue;  // a symbolic link to a folder: not followed
+            if (name.rfind('.', 0) == 0 || !has_image_extension(relative.string())) continue;
+            folder.images.push_back({it->path().string(), relative.string(), current.label});
         }
-        if (relative.filename().string().rfind('.', 0) == 0 || !has_image_extension(relative.string())) continue;
-        ImageEntry entry{it->path().string(), relative.string(), -1};
-        if (it.depth() > 0 && labelled != label_of_folder.end()) entry.label = labelled->second;
-        folder.images.push_back(std::move(entry));
+        if (ec) {
+            if (current.depth == 0) throw Error(root + ": cannot list: " + ec.message());
+            folder.unreadable.push_back({current.path.lexically_relative(root).string(), ec.message()});
+            ec.clear();
+        }
     }
-    if (ec) throw Error(root + ": cannot list: " + ec.message());
     std::sort(folder.images.begin(), folder.images.end(),
               [](const ImageEntry& a, const ImageEntry& b) { return a.relative < b.relative; });
+    std::sort(folder.unreadable.begin(), folder.unreadable.end(),
+              [](const UnreadableFolder& a, const UnreadableFolder& b) { return a.relative < b.relative; });
     return folder;
 }
 

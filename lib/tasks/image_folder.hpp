@@ -12,9 +12,15 @@ struct ImageEntry {
     int label = -1;        // index of the true label, or -1 when unknown
 };
 
+struct UnreadableFolder {
+    std::string relative;  // relative to the listed folder
+    std::string reason;    // e.g. "Permission denied"
+};
+
 struct ImageFolder {
     std::vector<ImageEntry> images;  // sorted by relative path
     bool labelled = false;           // at least one subfolder is named after a label
+    std::vector<UnreadableFolder> unreadable;  // subfolders that were to be listed but could not be
 };
 
 // Folder name for a label: '/' and '\' (impossible in folder names) become '_'.
@@ -25,8 +31,8 @@ std::string label_folder_name(const std::string& label);
 bool has_image_extension(const std::string& path);
 
 // Lists the images directly in `root`, in subfolders named after labels, and with `recursive`
-// in every subfolder. Symbolic links to folders are not followed (no loops); unreadable folders
-// are skipped.
+// in every subfolder. Symbolic links to folders are not followed (no loops); a subfolder that
+// cannot be read is recorded in `unreadable`, never skipped without a word.
 ImageFolder list_image_folder(const std::string& root, bool recursive, const std::vector<std::string>& labels);
 
 }  // namespace vitc

@@ -1,19 +1,19 @@
 #include "tasks/resume.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "errors.hpp"
+#include "io/json_parse.hpp"
+#include "io/read_file.hpp"
 
 namespace vitc {
 
 namespace {
 
-// Splits CSV text into records (quoted fields may hold commas, quotes and newlines) and returns
-// the first field of each, unquoted, with the record's text.
-void read_csv(const std::string& text, const std::string& path, ExistingOutput& out) {
+// Splits CSV text into records (quoted fields may hold commas, quotes and newlines) and keeps the
+// first field of each, unquoted, with the record's text.
+void read_csv(const std::string& text, const std::string& path, const OutputShape& shape, ExistingOutput& out) {
     size_t i = 0;
     bool header = true;
     while (i < text.size()) {
@@ -45,45 +45,112 @@ void read_csv(const std::string& text, const std::string& path, ExistingOutput& 
         ++i;
         if (header) {
             if (first != "file") throw Error(path + ": not a vitc CSV output (no 'file' header); cannot resume");
+            if (!shape.csv_header.empty() && text.compare(start, i - start, shape.csv_header) != 0)
+                throw Error(path + ": written with other columns (a different --top?); resume with the options "
+                                   "of the first run, or start a new output");
             header = false;
+            out.complete_bytes = i;
             continue;
         }
         out.files.insert(first);
         out.rows.append(text, start, i - start);
+        out.complete_bytes = i;
     }
 }
 
-void read_json_lines(const std::string& text, const std::string& path, ExistingOutput& out) {
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line)) {
-        if (lines.eof() && text.back() != '\n') break;  // unfinished last line: redone
+void read_json_lines(const std::string& text, const std::string& path, const OutputShape& shape, ExistingOutput& out) {
+    size_t start = 0;
+    while (start < text.size()) {
+        const size_t end = text.find('\n', start);
+        if (end == std::string::npos) break;  // unfinished last line: redone
+        const std::string line = text.substr(start, end - start);
         nlohmann::json row;
         try {
-            row = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::exception&) {
+            row = parse_json_strict(line, path);
+        } catch (const Error&) {
             throw Error(path + ": a line is not JSON; cannot resume");
         }
         if (!row.is_object() || !row.contains("file") || !row["file"].is_string())
             throw Error(path + ": a row has no \"file\"; cannot resume");
-        out.files.insert(row["file"].get<std::string>());
+        if (shape.top_k > 0 && row.contains("top") && (!row["top"].is_array() || static_cast<int>(row["top"].size()) != shape.top_k))
+            throw Error(path + ": rows hold " + std::to_string(row["top"].size()) + " labels, not --top " +
+                        std::to_string(shape.top_k) + "; resume with the options of the first run");
+        const bool raw = row.contains("file_bytes") && row["file_bytes"].is_string();
+        out.files.insert(raw ? from_hex(row["file_bytes"].get<std::string>()) : row["file"].get<std::string>());
         out.rows += line + "\n";
+        start = end + 1;
+        out.complete_bytes = start;
     }
 }
 
 }  // namespace
 
-ExistingOutput read_existing_output(const std::string& path, bool json_lines) {
+ExistingOutput parse_existing_output(const std::string& text, const std::string& path, const OutputShape& shape) {
     ExistingOutput out;
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) return out;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot read the earlier output");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (json_lines) read_json_lines(text.str(), path, out);
-    else read_csv(text.str(), path, out);
+    if (shape.json_lines) read_json_lines(text, path, shape, out);
+    else read_csv(text, path, shape, out);
     return out;
+}
+
+ExistingOutput read_existing_output(const std::string& path, const OutputShape& shape) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return {};
+    std::string text;
+    try {
+        text = read_regular_file(path, int64_t(1) << 34, "earlier output");
+    } catch (const FileError& e) {
+        throw Error(path + ": " + e.reason() + "; cannot resume");
+    }
+    return parse_existing_output(text, path, shape);
+}
+
+ExistingOutput read_existing_output(const std::string& path, bool json_lines) {
+    OutputShape any;
+    any.json_lines = json_lines;
+    any.top_k = 0;
+    return read_existing_output(path, any);
+}
+
+std::string hex_bytes(const std::string& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::string from_hex(const std::string& hex) {
+    const auto value = [&](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        throw Error("\"file_bytes\" is not lower-case hex");
+    };
+    if (hex.size() % 2) throw Error("\"file_bytes\" has an odd length");
+    std::string out;
+    for (size_t i = 0; i < hex.size(); i += 2) out += static_cast<char>(value(hex[i]) * 16 + value(hex[i + 1]));
+    return out;
+}
+
+bool is_valid_utf8(const std::string& s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const unsigned char c = s[i];
+        int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+        if (extra < 0 || i + extra > s.size() - 1) return false;  // i < s.size(), so no wrap
+        uint32_t code = extra == 0 ? c : extra == 1 ? (c & 0x1f) : extra == 2 ? (c & 0x0f) : (c & 0x07);
+        for (int k = 1; k <= extra; ++k) {
+            const unsigned char d = s[i + k];
+            if ((d & 0xc0) != 0x80) return false;
+            code = (code << 6) | (d & 0x3f);
+        }
+        // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
+        static const uint32_t smallest[] = {0, 0x80, 0x800, 0x10000};
+        if (code < smallest[extra] || (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) return false;
+        i += extra + 1;
+    }
+    return true;
 }
 
 }  // namespace vitc

@@ -68,7 +68,7 @@ def main():
         deadline = time.monotonic() + 120
         signalled_at = None
         while proc.poll() is None and time.monotonic() < deadline:
-            temporaries = glob.glob(part + ".tmp-*")
+            temporaries = glob.glob(part + ".partial")
             if temporaries and open(temporaries[0], errors="replace").read().count("\n") > IMAGES // 4:
                 proc.send_signal(signal.SIGINT)
                 signalled_at = time.monotonic()
@@ -80,7 +80,7 @@ def main():
         check("summary says interrupted", "interrupted" in out + err)
         kept = rows(part) if os.path.exists(part) else []
         check("rows so far kept in --out", 0 < len(kept) < IMAGES, "%d rows" % len(kept))
-        check("no temporary file left", not glob.glob(part + ".tmp-*"))
+        check("no temporary file left", not glob.glob(part + ".partial") and not glob.glob(os.path.join(work, ".part.csv.*")))
 
         resumed = subprocess.run(base + ["--out", part, "--resume"], capture_output=True, text=True, timeout=600)
         check("resumed run exits 1", resumed.returncode == 1, "status=%d" % resumed.returncode)
@@ -93,6 +93,36 @@ def main():
                       or any(by_file[r["file"]][k] != r[k] for k in ("status", "label", "index", "true_label", "correct"))
                       or (r["prob"] and abs(float(by_file[r["file"]]["prob"]) - float(r["prob"])) > 1e-4)]
         check("same results as the uninterrupted run", not mismatched, ", ".join(mismatched[:3]))
+
+        # SIGKILL (an OOM kill, a power cut): --resume keeps every row flushed before it.
+        killed = os.path.join(work, "killed.csv")
+        proc = subprocess.Popen(base + ["--out", killed], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        flushed = 0
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if os.path.exists(killed + ".partial"):
+                flushed = open(killed + ".partial", errors="replace").read().count("\n") - 1
+                if flushed > IMAGES // 3:
+                    proc.kill()
+                    break
+            time.sleep(0.005)
+        proc.communicate(timeout=60)
+        check("SIGKILL arrived midway", proc.returncode == -signal.SIGKILL and flushed > 0, "rows flushed: %d" % flushed)
+        again = subprocess.run(base + ["--out", killed], capture_output=True, text=True, timeout=60)
+        check("a new run without --resume refuses to discard them", again.returncode == 2 and "--resume" in again.stderr,
+              again.stderr.strip()[-120:])
+        resumed = subprocess.run(base + ["--out", killed, "--resume"], capture_output=True, text=True, timeout=600)
+        kept = [l for l in resumed.stderr.splitlines() if "resuming" in l]
+        kept_rows = int(kept[0].split("resuming: ")[1].split(" ")[0]) if kept else -1
+        check("--resume after SIGKILL keeps every flushed row", kept_rows >= flushed, "kept %d of %d" % (kept_rows, flushed))
+        got = rows(killed)
+        files = [r["file"] for r in got]
+        check("after SIGKILL and --resume: one row per file", len(files) == len(set(files)) == IMAGES,
+              "%d rows, %d distinct" % (len(files), len(set(files))))
+        by_file = {r["file"]: r for r in got}
+        check("after SIGKILL and --resume: same results",
+              all(r["file"] in by_file and by_file[r["file"]]["label"] == r["label"] for r in want))
+        check("no .partial left after the resumed run", not os.path.exists(killed + ".partial"))
         check("input folder untouched", all(f.endswith(".png") for _, _, fs in os.walk(folder) for f in fs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
