@@ -13,9 +13,12 @@ namespace vitc::cli {
 constexpr int kExitInputFailed = 1;
 constexpr int kExitUsage = 2;
 
-// --model DIR and --threads N.
+// --model DIR, --threads N, --precision and --attention.
 void add_model_options(cxxopts::Options& options);
-// Loads --model (default: the bundled model, or $VITC_MODEL) and applies --threads.
+// --attention auto|full|tiled (part of the model options), and applying it.
+void add_attention_option(cxxopts::Options& options);
+void set_attention_from(const cxxopts::ParseResult& args);
+// Loads --model (default: the bundled model, or $VITC_MODEL) and applies --threads and --attention.
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args);
 // Applies --threads (checked to be at least 1) when given.
 void set_threads_from(const cxxopts::ParseResult& args);

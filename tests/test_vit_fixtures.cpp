@@ -6,6 +6,7 @@
 
 #include "io/safetensors.hpp"
 #include "models/model.hpp"
+#include "runtime/attention_kernel.hpp"
 
 namespace fs = std::filesystem;
 using namespace vitc;
@@ -99,6 +100,46 @@ TEST_CASE("int8 logits stay close to f32", "[vit][int8]") {
             INFO("max |int8 - reference| = " << max_error << ", largest |logit| " << largest);
             CHECK(max_error <= kInt8RelativeTolerance * largest);
             CHECK(max_error > 0);  // really ran in int8
+        }
+    }
+}
+
+TEST_CASE("the tiled attention kernel gives the full kernel's logits on every fixture", "[vit][fixtures][attention]") {
+    // Same weights, same input; only the attention kernel differs (runtime/attention_kernel.hpp).
+    constexpr float kKernelTolerance = 1e-5f;
+    auto logits_with = [](const std::string& dir, runtime::AttentionKernel kernel, Precision precision) {
+        runtime::set_attention_kernel(kernel);
+        const auto model = load_model(dir, precision);
+        const auto io = SafetensorsFile::open((fs::path(dir) / "io.safetensors").string());
+        const auto& input = io.info("input");
+        const std::vector<float> images = io.read_f32("input");
+        auto session = model->create_session(static_cast<int>(input.shape[0]), static_cast<int>(input.shape[2]),
+                                             static_cast<int>(input.shape[3]));
+        std::vector<float> logits(io.info("logits").shape[0] * io.info("logits").shape[1]);
+        session->run(images.data(), logits.data());
+        runtime::set_attention_kernel(runtime::AttentionKernel::Auto);
+        return std::pair{logits, io.read_f32("logits")};
+    };
+    for (const std::string& dir : fixture_cases()) {
+        DYNAMIC_SECTION(fs::path(dir).filename().string()) {
+            const auto [full, expected] = logits_with(dir, runtime::AttentionKernel::Full, Precision::F32);
+            const auto tiled = logits_with(dir, runtime::AttentionKernel::Tiled, Precision::F32).first;
+            float between = 0, to_reference = 0;
+            for (size_t i = 0; i < full.size(); ++i) {
+                between = std::max(between, std::abs(tiled[i] - full[i]));
+                to_reference = std::max(to_reference, std::abs(tiled[i] - expected[i]));
+            }
+            INFO("max |tiled - full| = " << between << ", max |tiled - reference| = " << to_reference);
+            CHECK(between <= kKernelTolerance);
+            CHECK(to_reference <= kLogitTolerance);
+            // bf16: the tiled kernel keeps P in f32 where the full one rounds it to bf16; both stay
+            // within the bf16 tolerance of the reference.
+            const auto bf16 = logits_with(dir, runtime::AttentionKernel::Tiled, Precision::BF16).first;
+            float bf16_error = 0;
+            for (size_t i = 0; i < bf16.size(); ++i) bf16_error = std::max(bf16_error, std::abs(bf16[i] - expected[i]));
+            INFO("max |tiled bf16 - reference| = " << bf16_error);
+            CHECK(bf16_error <= 0.15f);
+            CHECK(bf16_error > 0);
         }
     }
 }

@@ -54,19 +54,20 @@ std::unique_ptr<Model> load_model(const std::string& directory, Precision precis
                          "preprocessing yields " + std::to_string(preprocessing.output_height()) + "x" +
                              std::to_string(preprocessing.output_width()) + " images, not divisible into " +
                              std::to_string(config.patch_size) + "-pixel patches");
-    // Attention costs tokens^2 memory: refuse inputs a crafted config would blow up.
+    // Refuse inputs a crafted config would blow up: the token limit comes from this machine's
+    // memory (activations linear in tokens with the tiled attention kernel) and attention's work.
     const std::string& limit_file = fs::exists(preprocessor_file, ec) ? preprocessor_file : config_file;
     constexpr int kMaxSide = 8192;
-    constexpr int64_t kMaxTokens = 16384;
+    const TokenLimit max_tokens = vit_token_limit(config);
     if (preprocessing.output_height() > kMaxSide || preprocessing.output_width() > kMaxSide)
         throw ModelError(limit_file, "input size " + std::to_string(preprocessing.output_height()) + "x" +
                                          std::to_string(preprocessing.output_width()) + " exceeds " +
                                          std::to_string(kMaxSide) + " pixels per side");
     const int64_t tokens = static_cast<int64_t>(preprocessing.output_height() / config.patch_size) *
                            (preprocessing.output_width() / config.patch_size);
-    if (tokens > kMaxTokens)
+    if (tokens > max_tokens.tokens)
         throw ModelError(limit_file, std::to_string(tokens) + " patches per image exceed the limit of " +
-                                         std::to_string(kMaxTokens) + " (attention memory grows with its square)");
+                                         std::to_string(max_tokens.tokens) + " (" + max_tokens.reason + ")");
     return std::make_unique<ViTModel>(std::move(config), std::move(preprocessing), scheme, weights, precision);
 }
 

@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iomanip>
+#include <sstream>
 
 #include "errors.hpp"
 #include "explain/probes.hpp"
 #include "image/patchify.hpp"
 #include "models/position_embedding.hpp"
+#include "runtime/attention_kernel.hpp"
+#include "runtime/threads.hpp"
+#include "runtime/tiled_attention.hpp"
 
 namespace vitc {
 
@@ -41,19 +46,46 @@ dnnl::post_ops gelu() {  // exact GELU, x * Phi(x)
     return ops;
 }
 
+// Bytes per token of a session's activations, whichever the kernel: patches, patch tokens, x,
+// normed (twice in bf16), qkv, context, MLP hidden, positions; f32 counted throughout.
+int64_t activation_bytes_per_token(const ViTConfig& c) {
+    const int64_t D = c.hidden_size;
+    return (9 * D + c.intermediate_size + static_cast<int64_t>(c.num_channels) * c.patch_size * c.patch_size) *
+           static_cast<int64_t>(sizeof(float));
+}
+
+// Refuses a session whose buffers would not fit in this machine's memory, naming the numbers
+// (and, for the full kernel, the way out).
+void check_session_memory(const ViTConfig& c, int64_t N, int64_t T, runtime::AttentionKernel kernel) {
+    const double memory = static_cast<double>(runtime::physical_memory_bytes());
+    const double activations = static_cast<double>(N) * T * activation_bytes_per_token(c);
+    const double scores =
+        kernel == runtime::AttentionKernel::Full ? static_cast<double>(runtime::full_attention_bytes(N, c.num_heads, T)) : 0;
+    if (activations + scores <= memory) return;
+    auto text = [](double bytes) {
+        std::ostringstream out;
+        out << std::fixed << std::setprecision(1) << bytes / (1024.0 * 1024.0 * 1024.0) << " GiB";
+        return out.str();
+    };
+    throw Error(std::to_string(N) + " image(s) of " + std::to_string(T) + " tokens need " + text(activations) +
+                " of activations" + (scores > 0 ? " and " + text(scores) + " of attention scores (full kernel; --attention tiled keeps them out of memory)" : "") +
+                ", more than this machine's " + text(memory));
+}
+
 // The forward pass for `batch` images of height x width. Everything is built in the
 // constructor, argument lists included; run() only patchifies and executes.
 class ViTSession : public Session, public AttentionProbe {
 public:
     ViTSession(const ViTModel& model, int batch, int height, int width);
     void run(const float* images, float* logits) override;
-    void observe_attention(AttentionObserver observer) override { attention_observer_ = std::move(observer); }
+    void observe_attention(AttentionObserver observer) override;
     int64_t buffer_bytes() const override { return buffer_bytes_; }
 
 private:
     void linear(runtime::LinearLayer& layer, const memory& src, const runtime::LinearWeights& w, const memory& dst);
     void assemble_tokens();
     void attention(const ViTBlockParameters& block);
+    void tiled_attention();  // context = softmax(Q K^T / sqrt(Dh)) V from qkv_, block by block
     void mlp(const ViTBlockParameters& block);
     void layer_norm(const memory& scale, const memory& shift);  // normed = LN(x)
     void pool();
@@ -74,8 +106,9 @@ private:
     memory normed_a_;      // (a) the same values converted; normed_ itself unless bf16
     memory qkv_;           // (a) [N * T, 3D]
     memory queries_, keys_transposed_, values_;  // views of qkv_ per head: [N, H, T, Dh], [N, H, Dh, T]
-    memory scores_;        // [N, H, T, T] f32
-    memory probabilities_; // (a) softmax(scores); scores_ itself unless bf16
+    runtime::AttentionKernel attention_kernel_;  // full or tiled (runtime/attention_kernel.hpp)
+    memory scores_;        // [N, H, T, T] f32 (full kernel only)
+    memory probabilities_; // (a) softmax(scores); scores_ itself unless bf16 (full kernel only)
     memory context_;       // (a) [N * T, D]; context_heads_ is the same buffer as [N, H, T, Dh]
     memory context_heads_;
     memory hidden_;        // (a) [N * T, M]
@@ -113,6 +146,9 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     Dh = D / H;
     M = cfg.intermediate_size;
     K = static_cast<int64_t>(cfg.labels.size());
+    attention_kernel_ = runtime::choose_attention_kernel(runtime::attention_kernel(), N, H, T);
+    const bool full = attention_kernel_ == runtime::AttentionKernel::Full;
+    check_session_memory(cfg, N, T, attention_kernel_);
     position_ = model.position_embedding(static_cast<int>(grid_h), static_cast<int>(grid_w));
 
     const auto& engine = runtime::cpu_engine();
@@ -135,31 +171,36 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     const memory::desc scores_desc = plain_desc({N, H, T, T});
     const memory::desc probabilities_desc = plain_desc({N, H, T, T}, a);
     const memory::desc context_desc = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1}, a);
-    const auto scores_pd = dnnl::matmul::primitive_desc(
-        dnnl::matmul::desc(q_desc, kt_desc, scores_desc),
-        runtime::user_scratchpad_attr(dnnl::post_ops(), 1.0f / std::sqrt(static_cast<float>(Dh))), engine);
-    const auto context_pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_desc, q_desc, context_desc),
-                                                         runtime::user_scratchpad_attr(), engine);
-    const auto softmax_pd = dnnl::softmax_v2_forward::primitive_desc(
-        dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
-                                       scores_desc, probabilities_desc, 3),
-        runtime::user_scratchpad_attr(), engine);
+    dnnl::matmul::primitive_desc scores_pd, context_pd;
+    dnnl::softmax_v2_forward::primitive_desc softmax_pd;
+    if (full) {
+        scores_pd = dnnl::matmul::primitive_desc(
+            dnnl::matmul::desc(q_desc, kt_desc, scores_desc),
+            runtime::user_scratchpad_attr(dnnl::post_ops(), 1.0f / std::sqrt(static_cast<float>(Dh))), engine);
+        context_pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_desc, q_desc, context_desc),
+                                                  runtime::user_scratchpad_attr(), engine);
+        softmax_pd = dnnl::softmax_v2_forward::primitive_desc(
+            dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
+                                           scores_desc, probabilities_desc, 3),
+            runtime::user_scratchpad_attr(), engine);
+        attention_scores_ = dnnl::matmul(scores_pd);
+        attention_context_ = dnnl::matmul(context_pd);
+        softmax_ = dnnl::softmax_v2_forward(softmax_pd);
+    }
     const auto norm_pd = dnnl::layer_normalization_forward::primitive_desc(
         dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, plain_desc({N * T, D}),
                                                 cfg.layer_norm_eps,
                                                 dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
         runtime::user_scratchpad_attr(), engine);
-    attention_scores_ = dnnl::matmul(scores_pd);
-    attention_context_ = dnnl::matmul(context_pd);
-    softmax_ = dnnl::softmax_v2_forward(softmax_pd);
     token_norm_ = dnnl::layer_normalization_forward(norm_pd);
 
     // One scratchpad, big enough for every primitive (they run one at a time).
     size_t scratchpad_bytes = 0;
     for (size_t bytes : {patch_embed_.scratchpad_bytes(), qkv_proj_.scratchpad_bytes(), out_proj_.scratchpad_bytes(),
                          fc1_.scratchpad_bytes(), fc2_.scratchpad_bytes(), head_.scratchpad_bytes(),
-                         scores_pd.scratchpad_desc().get_size(), context_pd.scratchpad_desc().get_size(),
-                         softmax_pd.scratchpad_desc().get_size(), norm_pd.scratchpad_desc().get_size()})
+                         full ? scores_pd.scratchpad_desc().get_size() : 0,
+                         full ? context_pd.scratchpad_desc().get_size() : 0,
+                         full ? softmax_pd.scratchpad_desc().get_size() : 0, norm_pd.scratchpad_desc().get_size()})
         scratchpad_bytes = std::max(scratchpad_bytes, bytes);
 
     patches_ = memory(plain_desc({N * patches, C * P * P}), engine);
@@ -175,8 +216,10 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     queries_ = memory(q_desc, engine, qkv);
     keys_transposed_ = memory(kt_desc, engine, qkv + D * element);
     values_ = memory(q_desc, engine, qkv + 2 * D * element);
-    scores_ = memory(scores_desc, engine);
-    probabilities_ = converts_ ? memory(probabilities_desc, engine) : scores_;
+    if (full) {
+        scores_ = memory(scores_desc, engine);
+        probabilities_ = converts_ ? memory(probabilities_desc, engine) : scores_;
+    }
     context_ = memory(plain_desc({N * T, D}, a), engine);
     context_heads_ = memory(context_desc, engine, context_.get_data_handle());
     hidden_ = memory(plain_desc({N * T, M}, a), engine);
@@ -195,10 +238,12 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
                      {DNNL_ARG_SCRATCHPAD, scratchpad_}};
 
     buffer_bytes_ = static_cast<int64_t>(position_.size() * sizeof(float));
-    for (const memory* owned : {&patches_, &patch_tokens_, &x_, &normed_, &qkv_, &scores_, &context_, &hidden_, &pooled_,
+    for (const memory* owned : {&patches_, &patch_tokens_, &x_, &normed_, &qkv_, &context_, &hidden_, &pooled_,
                                 &logits_, &scratchpad_})
         buffer_bytes_ += owned->get_desc().get_size();
-    if (converts_) buffer_bytes_ += normed_a_.get_desc().get_size() + probabilities_.get_desc().get_size();
+    if (converts_) buffer_bytes_ += normed_a_.get_desc().get_size();
+    if (full) buffer_bytes_ += scores_.get_desc().get_size() + (converts_ ? probabilities_.get_desc().get_size() : 0);
+    else buffer_bytes_ += runtime::tiled_attention_scratch_bytes({N, H, T, Dh}, runtime::max_threads());
     for (const auto* layer : {&patch_embed_, &qkv_proj_, &out_proj_, &fc1_, &fc2_, &head_})
         buffer_bytes_ += layer->buffer_bytes();
 }
@@ -261,6 +306,11 @@ void ViTSession::layer_norm(const memory& scale, const memory& shift) {
 //   x      += context W_o^T + b_o
 void ViTSession::attention(const ViTBlockParameters& block) {
     linear(qkv_proj_, normed_a_, block.qkv, qkv_);
+    if (attention_kernel_ == runtime::AttentionKernel::Tiled) {
+        tiled_attention();
+        linear(out_proj_, context_, block.proj, x_);
+        return;
+    }
     attention_scores_.execute(stream_, scores_args_);  // queries_ x keys_transposed_ / sqrt(Dh) -> scores_
     softmax_.execute(stream_, softmax_args_);          // scores_ -> probabilities_
     if (attention_observer_) {  // explain/: attention rollout reads every layer's probabilities
@@ -269,6 +319,30 @@ void ViTSession::attention(const ViTBlockParameters& block) {
     }
     attention_context_.execute(stream_, context_args_);  // probabilities_ x values_ -> context_heads_
     linear(out_proj_, context_, block.proj, x_);
+}
+
+// The same context from the same qkv_ buffer, in memory O(T) per head: query blocks against key
+// blocks with a running softmax (runtime/tiled_attention.hpp). bf16 mode reads and writes bf16.
+void ViTSession::tiled_attention() {
+    stream_.wait();
+    const runtime::AttentionShape shape{N, H, T, Dh};
+    if (converts_) {
+        const auto* qkv = static_cast<const runtime::bfloat16*>(qkv_.get_data_handle());
+        auto* context = static_cast<runtime::bfloat16*>(context_.get_data_handle());
+        using View = runtime::HeadsView<const runtime::bfloat16>;
+        runtime::tiled_attention_forward(shape, View{qkv, T * 3 * D, Dh, 3 * D}, View{qkv + D, T * 3 * D, Dh, 3 * D},
+                                         View{qkv + 2 * D, T * 3 * D, Dh, 3 * D}, {context, T * D, Dh, D}, nullptr);
+    } else {
+        runtime::tiled_attention_forward_packed(shape, static_cast<const float*>(qkv_.get_data_handle()),
+                                                static_cast<float*>(context_.get_data_handle()), nullptr);
+    }
+}
+
+void ViTSession::observe_attention(AttentionObserver observer) {
+    if (attention_kernel_ != runtime::AttentionKernel::Full)
+        throw Error("explanations read the attention probabilities, which the tiled attention kernel never stores (" +
+                    std::to_string(T) + " tokens); run with --attention full");
+    attention_observer_ = std::move(observer);
 }
 
 //   x += fc2(GELU(fc1(normed)))
@@ -346,6 +420,15 @@ std::vector<float> ViTModel::position_embedding(int grid_h, int grid_w) const {
     }
     out.insert(out.end(), grid.begin(), grid.end());
     return out;
+}
+
+TokenLimit vit_token_limit(const ViTConfig& config) {
+    const int64_t by_memory = runtime::physical_memory_bytes() / activation_bytes_per_token(config);
+    // Attention work per image, 4 T^2 D per block, up to kMaxAttentionFlops.
+    const double per_token_squared = 4.0 * config.hidden_size * std::max(1, config.num_layers);
+    const auto by_work = static_cast<int64_t>(std::sqrt(kMaxAttentionFlops / per_token_squared));
+    if (by_memory <= by_work) return {by_memory, "what this machine's memory holds"};
+    return {by_work, "attention work grows with its square: 10^15 FLOP per image at most"};
 }
 
 ModelSummary ViTModel::summary() const {

@@ -67,4 +67,15 @@ private:
     runtime::LinearWeights head_;
 };
 
+// The most tokens one image may have: what the activations of a one-image session (O(T D)
+// with the tiled attention kernel, runtime/attention_kernel.hpp) leave of this machine's memory,
+// and at most the count whose attention takes kMaxAttentionFlops (hours: a crafted config must
+// not keep a machine busy for days).
+constexpr double kMaxAttentionFlops = 1e15;
+struct TokenLimit {
+    int64_t tokens;
+    const char* reason;
+};
+TokenLimit vit_token_limit(const ViTConfig& config);
+
 }  // namespace vitc
