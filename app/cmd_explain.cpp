@@ -11,6 +11,7 @@
 #include "image/preprocess.hpp"
 #include "tasks/atomic_file.hpp"
 #include "io/printable.hpp"
+#include "tasks/classifier.hpp"
 
 namespace vitc::cli {
 
@@ -52,16 +53,20 @@ int explain_command(int argc, char** argv) {
 
     const auto model = load_model_from(args);
     Explainer explainer(*model);
+    const DecodeLimits limits = decode_limits_from(args);
+    const Preprocessing& p = model->preprocessing();
+    std::vector<float> input(static_cast<size_t>(model->num_channels()) * p.output_height() * p.output_width());
     cv::Mat decoded;
     try {
-        decoded = decode_image(image, decode_limits_from(args));
-    } catch (const ImageError& e) {  // the input failed, not the usage: status 1, as classify
+        // First in the isolated loader (deadline, memory limit, crash contained); only an image that
+        // passed there is decoded again here, for the pictures.
+        Classifier(*model, limits).load_image(image, input.data());
+        decoded = decode_image(image, limits);
+        preprocess_image(decoded, p, model->num_channels(), input.data(), limits.max_pixels);
+    } catch (const Error& e) {  // the input failed, not the usage: status 1, as classify
         std::cerr << "vitc explain: error: " << printable(e.what()) << "\n";
         return kExitInputFailed;
     }
-    const Preprocessing& p = model->preprocessing();
-    std::vector<float> input(static_cast<size_t>(model->num_channels()) * p.output_height() * p.output_width());
-    preprocess_image(decoded, p, model->num_channels(), input.data());
     const ExplainedImage e = explainer.explain(input.data(), layer);
 
     const std::string name = model->summary().family == "vit" ? "ViT" : "CNN";

@@ -16,7 +16,7 @@ nlohmann::json parse_json_strict(const std::string& text, const std::string& fil
     // with its depth before it builds anything deeper, so the depth check stops it early.
     std::vector<std::set<std::string>> keys;
     const json::parser_callback_t check = [&](int depth, json::parse_event_t event, json& parsed) {
-        if (depth > kMaxJsonDepth)
+        if (depth >= kMaxJsonDepth)  // depth counts from 0: this is level kMaxJsonDepth + 1
             throw ModelError(file, "JSON nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
         switch (event) {
             case json::parse_event_t::object_start: keys.emplace_back(); break;

@@ -134,6 +134,23 @@ void set_channel_stats(Preprocessing& p, std::vector<float> mean, std::vector<fl
     p.std = std::move(std);
 }
 
+// The normalised value of a pixel is (x * rescale - mean) / std, x in [0, 255]. Settings that make
+// it astronomically large, or make every image nearly the same input, are a corrupt file: the model
+// would answer NaN or the same class for everything and each row would still say "ok".
+void check_normalisation(const Preprocessing& p, const std::string& file) {
+    const double scale = p.do_rescale ? p.rescale_factor : 1.0;
+    if (!(scale > 0)) throw ModelError(file, "rescale_factor must be positive");
+    for (size_t c = 0; c < p.std.size(); ++c) {
+        const double mean = p.do_normalize ? p.mean[c] : 0.0, std = p.do_normalize ? p.std[c] : 1.0;
+        const double span = 255.0 * scale / std, offset = std::abs(mean / std);
+        if (!(span >= 1e-3 && span <= 1e5 && offset <= 1e5))
+            throw ModelError(file, "rescale_factor " + std::to_string(scale) + ", image_mean " + std::to_string(mean) +
+                                       " and image_std " + std::to_string(std) +
+                                       " map pixels onto a range of " + std::to_string(span) +
+                                       "; expected between 0.001 and 100000 (check image_std and rescale_factor)");
+    }
+}
+
 }  // namespace
 
 json read_json_file(const std::string& path) {
@@ -273,6 +290,7 @@ Preprocessing parse_preprocessor_config(const json& j, const std::string& file, 
     p.do_normalize = get_bool(j, "do_normalize", file, true);
     set_channel_stats(p, get_floats(j, "image_mean", file), get_floats(j, "image_std", file),
                       model.num_channels, file);
+    check_normalisation(p, file);
     return p;
 }
 
@@ -293,6 +311,7 @@ Preprocessing parse_timm_pretrained_cfg(const json& j, const std::string& file, 
     std::vector<float> mean = get_floats(cfg, "mean", file), std = get_floats(cfg, "std", file);
     set_channel_stats(p, mean.empty() ? std::vector<float>{0.485f, 0.456f, 0.406f} : mean,
                       std.empty() ? std::vector<float>{0.229f, 0.224f, 0.225f} : std, model.num_channels, file);
+    check_normalisation(p, file);
     return p;
 }
 

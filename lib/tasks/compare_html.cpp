@@ -168,29 +168,32 @@ size_t gallery_section(std::ostream& h, const CompareReport& r, const DecodeLimi
     size_t drawn = 0;
     for (size_t index : gallery_order(r, max_pictures)) {
         const ComparedImage& image = r.images[index];
-        cv::Mat decoded;
+        // Anything that fails for one picture (the file changed since it was classified in the
+        // isolated loader, say) leaves that picture out, not the report.
+        std::ostringstream figure_html;
         try {
-            decoded = decode_image(image.path, limits);
-        } catch (const Error&) {
-            continue;  // changed since it was classified
+            const cv::Mat decoded = decode_image(image.path, limits);
+            std::vector<cv::Mat> panels = {input_panel(decoded, *r.models[0].model, {"input", "as " + r.models[0].name + " sees it"},
+                                                       image.truth.empty() ? "" : "true: " + image.truth, kGallerySide)};
+            for (int m = 0; m < 2; ++m) {
+                if (!explainers[m]) continue;
+                const Model& model = *r.models[m].model;
+                const Preprocessing& p = model.preprocessing();
+                std::vector<float> input(static_cast<size_t>(model.num_channels()) * p.output_height() * p.output_width());
+                preprocess_image(decoded, p, model.num_channels(), input.data());
+                const ExplainedImage e = explainers[m]->explain(input.data());
+                panels.push_back(explanation_panels(decoded, model, e, r.models[m].name, kGallerySide).front());
+            }
+            std::string tag;
+            if (image.only_correct() >= 0) tag = " <span class=\"tag\">only " + escape(r.models[image.only_correct()].name) + " right</span>";
+            else if (!image.agree()) tag = " <span class=\"tag\">disagree</span>";
+            figure_html << "<figure>" << img(side_by_side(panels), image.relative) << "<figcaption><code>" << escape(image.relative)
+              << "</code>" << tag << "<br>" << escape(r.models[0].name) << ": " << verdict(image, image.models[0]) << " &middot; "
+              << escape(r.models[1].name) << ": " << verdict(image, image.models[1]) << "</figcaption></figure>\n";
+        } catch (const std::exception&) {
+            continue;
         }
-        std::vector<cv::Mat> panels = {input_panel(decoded, *r.models[0].model, {"input", "as " + r.models[0].name + " sees it"},
-                                                   image.truth.empty() ? "" : "true: " + image.truth, kGallerySide)};
-        for (int m = 0; m < 2; ++m) {
-            if (!explainers[m]) continue;
-            const Model& model = *r.models[m].model;
-            const Preprocessing& p = model.preprocessing();
-            std::vector<float> input(static_cast<size_t>(model.num_channels()) * p.output_height() * p.output_width());
-            preprocess_image(decoded, p, model.num_channels(), input.data());
-            const ExplainedImage e = explainers[m]->explain(input.data());
-            panels.push_back(explanation_panels(decoded, model, e, r.models[m].name, kGallerySide).front());
-        }
-        std::string tag;
-        if (image.only_correct() >= 0) tag = " <span class=\"tag\">only " + escape(r.models[image.only_correct()].name) + " right</span>";
-        else if (!image.agree()) tag = " <span class=\"tag\">disagree</span>";
-        h << "<figure>" << img(side_by_side(panels), image.relative) << "<figcaption><code>" << escape(image.relative)
-          << "</code>" << tag << "<br>" << escape(r.models[0].name) << ": " << verdict(image, image.models[0]) << " &middot; "
-          << escape(r.models[1].name) << ": " << verdict(image, image.models[1]) << "</figcaption></figure>\n";
+        h << figure_html.str();
         ++drawn;
     }
     h << "</section>\n";

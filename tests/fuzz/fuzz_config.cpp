@@ -5,13 +5,14 @@
 #include <string>
 
 #include "errors.hpp"
+#include "io/json_parse.hpp"
 #include "io/model_config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(data, data + size);
-    } catch (const nlohmann::json::exception&) {
+    try {  // as read_json_file parses a file: depth, duplicate keys and NUL checked
+        j = vitc::parse_json_strict(std::string(reinterpret_cast<const char*>(data), size), "config.json");
+    } catch (const vitc::Error&) {
         return 0;
     }
     try {
