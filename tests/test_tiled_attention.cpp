@@ -1,6 +1,7 @@
 // The tiled (flash) attention kernel against a naive double-precision reference, forward and
 // backward, against PyTorch's gradients (tests/data/attention, scripts/make_attention_fixture.py),
-// and at a token count whose score matrix would not fit in the memory the test allows.
+// against the full-matrix training attention, and at a token count whose score matrix would not
+// fit in the memory the test allows.
 #include <sys/resource.h>
 
 #include <catch2/catch.hpp>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "io/safetensors.hpp"
+#include "runtime/attention_train.hpp"
 #include "runtime/tiled_attention.hpp"
 #include "tasks/benchmark.hpp"
 
@@ -260,4 +262,37 @@ TEST_CASE("tiled attention refuses empty shapes", "[attention]") {
     HeadsView<float> view{x.data(), 8, 8, 8};
     CHECK_THROWS_WITH(tiled_attention_forward({1, 1, 0, 8}, view, view, view, view, nullptr),
                       Catch::Contains("tokens 0"));
+}
+
+TEST_CASE("tiled attention's gradients equal the full-matrix training attention's", "[attention][train]") {
+    // runtime::AttentionTrain (the [N, H, T, T] oneDNN kernel the trainer uses) on the same packed
+    // buffers: context and dqkv must agree within 1e-5. 2 images, 3 heads of 16, 50 tokens (a
+    // patch-4 28x28 image plus the class token), blocks that split it unevenly.
+    const AttentionShape shape{2, 3, 50, 16};
+    const int64_t N = shape.images, T = shape.tokens, D = shape.heads * shape.head_dim;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.0f, 1.5f);
+    std::vector<float> qkv(N * T * 3 * D), dcontext(N * T * D);
+    for (float& x : qkv) x = normal(rng);
+    for (float& x : dcontext) x = normal(rng);
+
+    dnnl::stream stream(cpu_engine());
+    AttentionTrain full(N, T, shape.heads, shape.head_dim);
+    std::vector<float> probabilities(N * shape.heads * T * T), scratch1(probabilities.size()), scratch2(probabilities.size());
+    std::vector<float> full_context(N * T * D), full_dqkv(qkv.size());
+    full.forward(stream, qkv.data(), probabilities.data(), full_context.data());
+    full.backward(stream, qkv.data(), probabilities.data(), dcontext.data(), full_dqkv.data(), scratch1.data(),
+                  scratch2.data());
+    stream.wait();
+
+    std::vector<float> context(N * T * D), lse(N * shape.heads * T), dqkv(qkv.size());
+    tiled_attention_forward_packed(shape, qkv.data(), context.data(), lse.data(), {16, 24});
+    tiled_attention_backward_packed(shape, qkv.data(), context.data(), lse.data(), dcontext.data(), dqkv.data(), {16, 24});
+    std::string where;
+    double e = max_error(context, full_context, where);
+    INFO("context: max error " << e << " at " << where);
+    CHECK(e <= kF32Tolerance);
+    e = max_error(dqkv, full_dqkv, where);
+    INFO("dqkv: max error " << e << " at " << where);
+    CHECK(e <= kF32Tolerance);
 }
