@@ -8,6 +8,7 @@ int info_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int explain_command(int argc, char** argv);
 int compare_command(int argc, char** argv);
+int train_command(int argc, char** argv);
 int merge_command(int argc, char** argv);
 
 }  // namespace vitc::cli

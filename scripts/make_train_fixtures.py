@@ -28,6 +28,10 @@ after clipping the gradients to a global L2 norm of at most `clip` (clip_grad_no
   SGD:   torch.optim.SGD(momentum, nesterov=True), weight decay (L2, added to the gradient) only on
          matrices.
 Seeds are fixed; reruns give identical files.
+
+Also written, for the `vitc train` tests: tests/data/train/images/<class>/<i>.png, a tiny labelled
+folder (3 classes of 8 gray 8x8 images: a bright top half, left half or diagonal, with noise), and
+tests/data/train/tiny_vit.json, a one-block architecture for it.
 """
 import json
 import math
@@ -198,10 +202,30 @@ def write_case(c, seed):
           f"sgd {out['sgd.losses'][-1].item():.6f}")
 
 
+def write_image_folder(seed):
+    from torchvision.io import write_png
+    g = torch.Generator().manual_seed(seed)
+    y, x = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    patterns = {"diagonal": (x - y).abs() <= 1, "left": x < 4, "top": y < 4}
+    for name, mask in patterns.items():
+        folder = os.path.join(OUT_DIR, "images", name)
+        os.makedirs(folder, exist_ok=True)
+        for i in range(8):
+            noise = torch.randint(0, 60, (8, 8), generator=g)
+            image = (mask.long() * 170 + noise).clamp(0, 255).to(torch.uint8)
+            write_png(image.unsqueeze(0), os.path.join(folder, f"{i}.png"))
+    arch = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
+            "image_size": 8, "patch_size": 4, "num_channels": 1, "layer_norm_eps": LN_EPS}
+    with open(os.path.join(OUT_DIR, "tiny_vit.json"), "w") as f:
+        json.dump(arch, f, indent=2)
+        f.write("\n")
+
+
 def main():
     torch.set_num_threads(1)
     for i, c in enumerate(CASES):
         write_case(c, 1234 + i)
+    write_image_folder(99)
 
 
 if __name__ == "__main__":

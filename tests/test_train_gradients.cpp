@@ -16,6 +16,7 @@ using namespace vitc;
 using namespace vitc::train;
 
 TEST_CASE("ViT forward and backward match PyTorch's logits, loss and gradients", "[train]") {
+    SingleThread one_thread;
     for (const char* name : kTrainFixtureCases) {
         TrainFixture f(name);
         INFO("case " << name);
@@ -60,6 +61,7 @@ TEST_CASE("Every training primitive gets an optimised oneDNN kernel, not a refer
 }
 
 TEST_CASE("ViT gradients agree with central finite differences", "[train]") {
+    SingleThread one_thread;
     // A second reference that does not depend on PyTorch: (L(w + h) - L(w - h)) / 2h for a few
     // elements of every tensor. f32 rounding limits the agreement to about 1e-3 of the largest
     // gradient with h = 1e-2 (the truncation error, O(h^2), is smaller).

@@ -54,10 +54,12 @@ void check_losses(const char* name, OptimizerKind kind) {
 }  // namespace
 
 TEST_CASE("10 AdamW steps give PyTorch's losses", "[train]") {
+    SingleThread one_thread;
     for (const char* name : kTrainFixtureCases) check_losses(name, OptimizerKind::AdamW);
 }
 
 TEST_CASE("10 SGD Nesterov steps give PyTorch's losses", "[train]") {
+    SingleThread one_thread;
     for (const char* name : kTrainFixtureCases) check_losses(name, OptimizerKind::SGD);
 }
 

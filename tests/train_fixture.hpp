@@ -7,10 +7,20 @@
 
 #include "io/model_config.hpp"
 #include "io/safetensors.hpp"
+#include "runtime/threads.hpp"
 #include "train/vit_train.hpp"
 #include <nlohmann/json.hpp>
 
 namespace vitc::train {
+
+// These models are tiny: on a machine shared with other jobs, OpenMP's barriers between two
+// threads cost more than the work (7 s instead of 0.3 s for the [train] tests, measured). Tests
+// run them on one thread and restore the count afterwards.
+struct SingleThread {
+    int saved = runtime::max_threads();
+    SingleThread() { runtime::set_threads(1); }
+    ~SingleThread() { runtime::set_threads(saved); }
+};
 
 inline const char* const kTrainFixtureCases[] = {"p4_cls_learned", "p1_mean_sincos", "p4_mean_cls_learned_rgb",
                                                  "p2_cls_sincos"};

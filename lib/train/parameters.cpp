@@ -18,6 +18,12 @@ size_t ParameterLayout::add(const std::string& name, const std::vector<int64_t>&
     return t.offset;
 }
 
+size_t ParameterLayout::count() const {
+    size_t n = 0;
+    for (const auto& t : tensors_) n += t.numel;
+    return n;
+}
+
 const ParameterTensor& ParameterLayout::find(const std::string& name) const {
     for (const auto& t : tensors_)
         if (t.name == name) return t;

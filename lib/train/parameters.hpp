@@ -24,6 +24,7 @@ public:
     const std::vector<ParameterTensor>& tensors() const { return tensors_; }
     const ParameterTensor& find(const std::string& name) const;  // throws Error when absent
     size_t size() const { return size_; }                      // floats in the whole buffer
+    size_t count() const;                                      // parameters (the buffer less padding)
 
 private:
     std::vector<ParameterTensor> tensors_;

@@ -1,0 +1,85 @@
+// vitc train DATA --out MODEL_DIR : train a ViT from scratch on a labelled folder or IDX files.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "errors.hpp"
+#include "train/trainer.hpp"
+
+namespace vitc::cli {
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+// The first Ctrl-C or SIGTERM asks the trainer to checkpoint and stop; a second one kills.
+extern "C" void request_stop(int signal) {
+    stop_requested.store(true);
+    std::signal(signal, SIG_DFL);
+}
+
+}  // namespace
+
+int train_command(int argc, char** argv) {
+    cxxopts::Options options("vitc train",
+                             "Train a ViT on a folder of labelled images (one subfolder per class) or on the\n"
+                             "MNIST/Fashion-MNIST IDX files; writes a model directory vitc loads.");
+    options.positional_help("DATA --out MODEL_DIR");
+    std::string presets;
+    for (const std::string& p : train::architecture_presets()) presets += (presets.empty() ? "" : ", ") + p;
+    options.add_options()
+        ("o,out", "model directory to write (also holds checkpoint.vitc and train_log.jsonl)",
+         cxxopts::value<std::string>())
+        ("arch", "a preset (" + presets + ") or a config.json in vitc's fields", cxxopts::value<std::string>()->default_value("vit"))
+        ("epochs", "epochs", cxxopts::value<int>()->default_value("10"))
+        ("b,batch-size", "images per step", cxxopts::value<int>()->default_value("128"))
+        ("optimizer", "adamw, or sgd (Nesterov momentum 0.9)", cxxopts::value<std::string>()->default_value("adamw"))
+        ("lr", "peak learning rate", cxxopts::value<float>()->default_value("0.001"))
+        ("weight-decay", "weight decay on the weight matrices", cxxopts::value<float>()->default_value("0.05"))
+        ("clip", "clip gradients to this global L2 norm (0: off)", cxxopts::value<float>()->default_value("1.0"))
+        ("warmup-epochs", "linear warm-up, then cosine decay", cxxopts::value<float>()->default_value("1"))
+        ("label-smoothing", "label smoothing of the loss", cxxopts::value<float>()->default_value("0.1"))
+        ("val-split", "fraction held out for validation (seeded)", cxxopts::value<float>()->default_value("0.1"))
+        ("limit", "train on a seeded random subset of this many images", cxxopts::value<int64_t>()->default_value("0"))
+        ("seed", "seed of the split, the initial weights and the shuffles", cxxopts::value<uint64_t>()->default_value("0"))
+        ("resume", "continue from MODEL_DIR/checkpoint.vitc")
+        ("t,threads", "threads (default: all cores; --resume matches bit for bit with the same count)",
+         cxxopts::value<int>())
+        ("data", "training data", cxxopts::value<std::string>());
+    options.parse_positional({"data"});
+    const auto args = parse_or_help(options, argc, argv);
+    if (!args.count("data")) throw Error("no data given (usage: vitc train DATA --out MODEL_DIR)");
+    if (!args.count("out")) throw Error("--out MODEL_DIR is required");
+    set_threads_from(args);
+
+    train::TrainOptions o;
+    o.data = args["data"].as<std::string>();
+    o.out = args["out"].as<std::string>();
+    if (is_inside(o.out, o.data)) throw Error("--out " + o.out + " is inside the data folder; vitc never writes there");
+    o.arch = args["arch"].as<std::string>();
+    o.epochs = args["epochs"].as<int>();
+    o.batch_size = args["batch-size"].as<int>();
+    const std::string optimizer = args["optimizer"].as<std::string>();
+    if (optimizer == "sgd") o.optimizer.kind = train::OptimizerKind::SGD;
+    else if (optimizer != "adamw") throw Error("--optimizer must be adamw or sgd, not '" + optimizer + "'");
+    o.optimizer.lr = args["lr"].as<float>();
+    o.optimizer.weight_decay = args["weight-decay"].as<float>();
+    o.optimizer.clip_norm = args["clip"].as<float>();
+    o.warmup_epochs = args["warmup-epochs"].as<float>();
+    o.label_smoothing = args["label-smoothing"].as<float>();
+    o.val_split = args["val-split"].as<float>();
+    o.limit = args["limit"].as<int64_t>();
+    o.seed = args["seed"].as<uint64_t>();
+    o.resume = args.count("resume") > 0;
+    o.progress = isatty(STDOUT_FILENO);
+
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
+    return train::run_training(o, stop_requested, std::cout);
+}
+
+}  // namespace vitc::cli

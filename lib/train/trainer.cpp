@@ -1,0 +1,365 @@
+#include "train/trainer.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <sstream>
+
+#include "errors.hpp"
+#include "runtime/threads.hpp"
+#include "tasks/atomic_file.hpp"
+#include "train/checkpoint.hpp"
+#include "train/cross_entropy.hpp"
+#include "train/model_export.hpp"
+
+namespace vitc::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string rng_state(const std::mt19937_64& rng) {
+    std::ostringstream s;
+    s << rng;
+    return s.str();
+}
+
+std::mt19937_64 rng_from(const std::string& state) {
+    std::mt19937_64 rng;
+    std::istringstream s(state);
+    s >> rng;
+    return rng;
+}
+
+// Per-channel mean and standard deviation of the training images, in units of 1/255.
+void channel_statistics(const ImageDataset& d, const std::vector<uint32_t>& images, std::vector<float>& mean,
+                        std::vector<float>& stddev) {
+    const size_t plane = static_cast<size_t>(d.height) * d.width;
+    mean.assign(d.channels, 0.0f);
+    stddev.assign(d.channels, 1.0f);
+    for (int c = 0; c < d.channels; ++c) {
+        double sum = 0, squares = 0;
+        for (uint32_t i : images) {
+            const uint8_t* p = d.image(i) + c * plane;
+            uint64_t s = 0, q = 0;
+            for (size_t k = 0; k < plane; ++k) s += p[k], q += uint32_t(p[k]) * p[k];
+            sum += static_cast<double>(s);
+            squares += static_cast<double>(q);
+        }
+        const double n = static_cast<double>(images.size()) * plane * 255.0;
+        const double m = sum / n, variance = squares / (n * 255.0) - m * m;
+        mean[c] = static_cast<float>(m);
+        stddev[c] = static_cast<float>(std::sqrt(std::max(variance, 1e-6)));
+    }
+}
+
+// images [n, C, H, W] = (pixel / 255 - mean[c]) / std[c], the same as vitc's preprocessing.
+void fill_batch(const ImageDataset& d, const uint32_t* indices, int n, const std::vector<float>& mean,
+                const std::vector<float>& stddev, float* images, int* labels) {
+    const size_t plane = static_cast<size_t>(d.height) * d.width;
+    for (int b = 0; b < n; ++b) {
+        const uint8_t* src = d.image(indices[b]);
+        float* dst = images + b * d.image_bytes();
+        for (int c = 0; c < d.channels; ++c) {
+            const float scale = 1.0f / (255.0f * stddev[c]), shift = mean[c] / stddev[c];
+            for (size_t k = 0; k < plane; ++k) dst[c * plane + k] = src[c * plane + k] * scale - shift;
+        }
+        labels[b] = d.labels[indices[b]];
+    }
+}
+
+std::string format_seconds(double s) {
+    const auto t = static_cast<int64_t>(s + 0.5);
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%d:%02d", static_cast<int>(t / 60), static_cast<int>(t % 60));
+    return buffer;
+}
+
+ViTArchitecture preset(const std::string& name) {
+    ViTArchitecture a;
+    ViTConfig& c = a.config;
+    c.layer_norm_eps = 1e-6f;
+    c.pooling = Pooling::Cls;
+    c.position_embedding = PositionEmbeddingType::Learned;
+    c.patch_size = 4;
+    if (name == "vit") {
+        c.hidden_size = 64, c.num_layers = 6, c.num_heads = 4, c.intermediate_size = 128;
+    } else if (name == "vit-tiny") {
+        c.hidden_size = 32, c.num_layers = 2, c.num_heads = 2, c.intermediate_size = 64;
+    } else {
+        std::string names;
+        for (const std::string& n : architecture_presets()) names += (names.empty() ? "" : ", ") + n;
+        throw Error("--arch '" + name + "' is neither a preset (" + names + ") nor a config.json file");
+    }
+    return a;
+}
+
+}  // namespace
+
+std::vector<std::string> architecture_presets() { return {"vit", "vit-tiny"}; }
+
+std::string checkpoint_file(const std::string& out) { return (fs::path(out) / "checkpoint.vitc").string(); }
+std::string train_log_file(const std::string& out) { return (fs::path(out) / "train_log.jsonl").string(); }
+
+ViTArchitecture training_architecture(const std::string& arch_name, const ImageDataset& data) {
+    std::error_code ec;
+    ViTArchitecture a;
+    if (fs::is_regular_file(arch_name, ec)) {
+        a = read_architecture(arch_name);
+    } else {
+        a = preset(arch_name);
+        a.config.num_channels = data.channels;
+        a.config.image_height = data.height;
+        a.config.image_width = data.width;
+    }
+    a.config.labels = data.class_names;
+    check_architecture(a);
+    return a;
+}
+
+int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostream& out,
+                 const std::function<void(int64_t)>& after_step) {
+    if (o.epochs < 1) throw Error("--epochs must be at least 1");
+    if (o.batch_size < 1) throw Error("--batch-size must be at least 1");
+    if (!(o.val_split >= 0.0f && o.val_split < 1.0f)) throw Error("--val-split must be in [0, 1)");
+    if (!(o.label_smoothing >= 0.0f && o.label_smoothing < 1.0f)) throw Error("--label-smoothing must be in [0, 1)");
+    if (!(o.optimizer.lr > 0.0f)) throw Error("--lr must be positive");
+
+    // The data, decoded once, at the architecture's size when a config.json fixes it.
+    const auto load_start = Clock::now();
+    std::error_code ec;
+    ImageDataset data;
+    if (fs::is_regular_file(o.arch, ec)) {
+        const ViTArchitecture fixed = read_architecture(o.arch);
+        data = load_dataset(o.data, fixed.config.num_channels, fixed.config.image_height, fixed.config.image_width);
+    } else {
+        data = load_dataset(o.data);
+    }
+    const ViTArchitecture arch = training_architecture(o.arch, data);
+    out << "data: " << data.size() << " images of " << data.width << "x" << data.height << "x" << data.channels
+        << ", " << data.class_names.size() << " classes, decoded in " << std::fixed << std::setprecision(1)
+        << seconds_since(load_start) << " s";
+    if (!data.skipped.empty()) out << "; skipped " << data.skipped.size() << " (first: " << data.skipped.front() << ")";
+    out << "\n";
+
+    // A seeded split: the same seed gives the same validation images.
+    std::mt19937_64 rng(o.seed);
+    std::vector<uint32_t> order(data.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    if (o.limit > 0 && static_cast<size_t>(o.limit) < order.size()) order.resize(o.limit);
+    const auto val_count = static_cast<size_t>(std::floor(o.val_split * order.size()));
+    const std::vector<uint32_t> val(order.begin(), order.begin() + val_count), train(order.begin() + val_count, order.end());
+    if (train.empty()) throw Error("no training images left after the validation split");
+    const int batch = static_cast<int>(std::min<size_t>(o.batch_size, train.size()));
+    const int64_t steps_per_epoch = static_cast<int64_t>(train.size() / batch);
+    const int64_t total_steps = steps_per_epoch * o.epochs;
+    const auto warmup_steps = static_cast<int64_t>(std::llround(o.warmup_epochs * steps_per_epoch));
+    std::vector<float> mean, stddev;
+    channel_statistics(data, train, mean, stddev);
+
+    const ParameterLayout layout = vit_parameter_layout(arch);
+    std::vector<float> parameters(layout.size()), gradients(layout.size(), 0.0f);
+    init_vit_parameters(arch, layout, parameters.data(), o.seed + 1);
+    const ViTParameters p = vit_parameter_views(arch, layout, parameters.data());
+    const ViTParameters g = vit_parameter_views(arch, layout, gradients.data());
+    Optimizer optimizer(layout, o.optimizer);
+
+    // Everything that must match for --resume to continue the same run.
+    const nlohmann::json settings = {
+        {"architecture", architecture_json(arch)}, {"seed", o.seed}, {"batch", batch}, {"epochs", o.epochs},
+        {"lr", o.optimizer.lr}, {"weight_decay", o.optimizer.weight_decay}, {"clip", o.optimizer.clip_norm},
+        {"optimizer", o.optimizer.kind == OptimizerKind::AdamW ? "adamw" : "sgd"},
+        {"warmup_steps", warmup_steps}, {"label_smoothing", o.label_smoothing}, {"train_images", train.size()},
+        {"val_images", val.size()}, {"mean", mean}, {"std", stddev}};
+
+    int epoch = 0;
+    int64_t batch_in_epoch = 0, step = 0, best_epoch = 0;
+    std::string epoch_rng = rng_state(rng);  // the state the epoch's shuffle starts from
+    double loss_sum = 0, best_accuracy = -1, best_loss = 0, epoch_seconds = 0;
+    int64_t correct = 0, seen = 0;
+    std::vector<std::string> log_lines;
+
+    const std::string checkpoint_path = checkpoint_file(o.out);
+    if (o.resume) {
+        const Checkpoint c = read_checkpoint(checkpoint_path);
+        const nlohmann::json& s = c.state;
+        for (const auto& [key, value] : settings.items())
+            if (!s.at("settings").contains(key) || s.at("settings").at(key) != value)
+                throw Error(checkpoint_path + ": the checkpoint was made with another " + key + " (" +
+                            s.at("settings").value(key, nlohmann::json()).dump() + ", now " + value.dump() + ")");
+        if (c.parameters.size() != parameters.size() || c.first_moment.size() != optimizer.first_moment().size() ||
+            c.second_moment.size() != optimizer.second_moment().size())
+            throw Error(checkpoint_path + ": parameter count does not match the architecture");
+        parameters = c.parameters;
+        optimizer.first_moment() = c.first_moment;
+        optimizer.second_moment() = c.second_moment;
+        epoch = s.at("epoch");
+        batch_in_epoch = s.at("batch_in_epoch");
+        step = s.at("step");
+        optimizer.set_steps(step);
+        epoch_rng = s.at("epoch_rng");
+        loss_sum = s.at("loss_sum");
+        correct = s.at("correct");
+        seen = s.at("seen");
+        best_accuracy = s.at("best_accuracy");
+        best_loss = s.at("best_loss");
+        best_epoch = s.at("best_epoch");
+        epoch_seconds = s.at("epoch_seconds");
+        log_lines = s.at("log").get<std::vector<std::string>>();
+        if (s.at("threads") != runtime::max_threads())
+            out << "note: the checkpoint was written with " << s.at("threads") << " threads, this run has "
+                << runtime::max_threads() << "; the weights will differ slightly from an uninterrupted run\n";
+        out << "resuming at epoch " << epoch + 1 << ", step " << step << "\n";
+    } else if (fs::exists(checkpoint_path, ec)) {
+        throw Error(checkpoint_path + " exists: pass --resume to continue that run, or choose another --out");
+    }
+    fs::create_directories(o.out, ec);
+    if (ec) throw Error(o.out + ": cannot create: " + ec.message());
+
+    auto save_checkpoint = [&]() {
+        nlohmann::json state = {{"version", 1}, {"settings", settings}, {"epoch", epoch},
+                                {"batch_in_epoch", batch_in_epoch}, {"step", step}, {"epoch_rng", epoch_rng},
+                                {"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen},
+                                {"best_accuracy", best_accuracy}, {"best_loss", best_loss}, {"best_epoch", best_epoch},
+                                {"epoch_seconds", epoch_seconds}, {"log", log_lines},
+                                {"threads", runtime::max_threads()}};
+        write_checkpoint(checkpoint_path, {state, parameters, optimizer.first_moment(), optimizer.second_moment()});
+    };
+
+    ViTTrainSession session(arch, batch);
+    std::unique_ptr<ViTTrainSession> remainder;  // validation's last, smaller batch
+    const int64_t K = arch.classes();
+    std::vector<float> images(static_cast<size_t>(batch) * data.image_bytes()), dlogits(batch * K);
+    std::vector<int> labels(batch);
+    out << "training: " << train.size() << " images (" << steps_per_epoch << " steps of " << batch
+        << " per epoch), validating on " << val.size() << "; " << layout.count() << " parameters, "
+        << runtime::max_threads() << " threads\n";
+
+    for (; epoch < o.epochs; ++epoch) {
+        std::mt19937_64 epoch_generator = rng_from(epoch_rng);
+        std::vector<uint32_t> shuffled = train;
+        std::shuffle(shuffled.begin(), shuffled.end(), epoch_generator);
+        const auto epoch_start = Clock::now();
+        float lr = scheduled_learning_rate(o.optimizer.lr, std::max<int64_t>(step - 1, 0), warmup_steps, total_steps);
+        for (; batch_in_epoch < steps_per_epoch; ++batch_in_epoch) {
+            fill_batch(data, shuffled.data() + batch_in_epoch * batch, batch, mean, stddev, images.data(),
+                       labels.data());
+            const float* logits = session.forward(p, images.data());
+            const LossResult r = cross_entropy(logits, labels.data(), batch, K, o.label_smoothing, dlogits.data());
+            if (!std::isfinite(r.loss)) {
+                std::ostringstream m;
+                m << "step " << step + 1 << " (epoch " << epoch + 1 << ", batch " << batch_in_epoch + 1
+                  << "): the loss is " << r.loss << "; stopped. "
+                  << (epoch > 0 || o.resume ? "The last good checkpoint is " + checkpoint_path
+                                            : std::string("No checkpoint was written yet"))
+                  << "; a lower --lr may help";
+                throw Error(m.str());
+            }
+            session.backward(p, g, dlogits.data());
+            clip_by_global_norm(gradients.data(), gradients.size(), o.optimizer.clip_norm);
+            lr = scheduled_learning_rate(o.optimizer.lr, step, warmup_steps, total_steps);
+            optimizer.step(parameters.data(), gradients.data(), lr);
+            ++step;
+            loss_sum += r.loss * batch;
+            correct += r.correct;
+            seen += batch;
+            if (after_step) after_step(step);
+            if (o.progress) {
+                const double elapsed = epoch_seconds + seconds_since(epoch_start);
+                const double rate = seen / std::max(elapsed, 1e-9);
+                out << "\repoch " << epoch + 1 << "/" << o.epochs << " [" << batch_in_epoch + 1 << "/"
+                    << steps_per_epoch << "] loss " << std::setprecision(4) << loss_sum / seen << " acc "
+                    << std::setprecision(1) << 100.0 * correct / seen << "% " << std::setprecision(0) << rate
+                    << " img/s ETA " << format_seconds((total_steps - step) * batch / rate) << "   " << std::flush;
+            }
+            if (stop.load()) {
+                ++batch_in_epoch;
+                epoch_seconds += seconds_since(epoch_start);
+                save_checkpoint();
+                out << (o.progress ? "\n" : "") << "interrupted at step " << step << "; checkpoint written to "
+                    << checkpoint_path << " (continue with --resume)\n";
+                return 130;
+            }
+        }
+        epoch_seconds += seconds_since(epoch_start);
+        if (o.progress) out << "\r" << std::string(100, ' ') << "\r";
+
+        // Validation in batches of the training size, then one smaller batch.
+        double val_loss = 0;
+        int64_t val_correct = 0;
+        for (size_t start = 0; start < val.size(); start += batch) {
+            const int n = static_cast<int>(std::min<size_t>(batch, val.size() - start));
+            ViTTrainSession* s = &session;
+            if (n != batch) {
+                if (!remainder || remainder->batch() != n) remainder = std::make_unique<ViTTrainSession>(arch, n);
+                s = remainder.get();
+            }
+            fill_batch(data, val.data() + start, n, mean, stddev, images.data(), labels.data());
+            const LossResult r = cross_entropy(s->forward(p, images.data()), labels.data(), n, K, 0.0f, nullptr);
+            val_loss += r.loss * n;
+            val_correct += r.correct;
+        }
+        const bool validated = !val.empty();
+        const double val_accuracy = validated ? static_cast<double>(val_correct) / val.size() : 0.0;
+        nlohmann::json line = {{"epoch", epoch + 1}, {"train_loss", loss_sum / seen},
+                               {"train_accuracy", static_cast<double>(correct) / seen},
+                               {"val_loss", validated ? nlohmann::json(val_loss / val.size()) : nlohmann::json()},
+                               {"val_accuracy", validated ? nlohmann::json(val_accuracy) : nlohmann::json()},
+                               {"lr", lr}, {"images_per_second", seen / epoch_seconds}, {"seconds", epoch_seconds}};
+        log_lines.push_back(line.dump());
+        out << "epoch " << epoch + 1 << "/" << o.epochs << "  train loss " << std::setprecision(4) << loss_sum / seen
+            << " acc " << std::setprecision(1) << 100.0 * correct / seen << "%";
+        if (validated)
+            out << "  val loss " << std::setprecision(4) << val_loss / val.size() << " acc " << std::setprecision(1)
+                << 100.0 * val_accuracy << "%";
+        out << "  lr " << std::scientific << std::setprecision(2) << lr << std::fixed << "  " << std::setprecision(0)
+            << seen / epoch_seconds << " img/s  " << std::setprecision(1) << epoch_seconds << " s\n";
+
+        // The best epoch: the highest validation accuracy, ties going to the lower validation loss.
+        const double val_mean_loss = validated ? val_loss / val.size() : 0.0;
+        if (!validated || val_accuracy > best_accuracy || (val_accuracy == best_accuracy && val_mean_loss < best_loss)) {
+            best_accuracy = val_accuracy;
+            best_loss = val_mean_loss;
+            best_epoch = epoch + 1;
+            write_vit_model_directory(o.out, arch, layout, parameters.data(), mean, stddev);
+        }
+        // The next epoch's shuffle continues the generator from where this one left it.
+        epoch_rng = rng_state(epoch_generator);
+        batch_in_epoch = 0;
+        loss_sum = 0, correct = 0, seen = 0, epoch_seconds = 0;
+        {
+            AtomicFile log(train_log_file(o.out));
+            for (const std::string& l : log_lines) log.stream() << l << "\n";
+            log.commit();
+        }
+        const int finished = epoch + 1;
+        epoch = finished;  // the checkpoint records the next epoch to run
+        save_checkpoint();
+        epoch = finished - 1;
+        if (stop.load() && finished < o.epochs) {
+            out << "interrupted after epoch " << finished << "; checkpoint written to " << checkpoint_path
+                << " (continue with --resume)\n";
+            return 130;
+        }
+    }
+    out << "done: " << (val.empty() ? "the last" : "the best") << " weights (epoch " << best_epoch;
+    if (!val.empty()) out << ", validation accuracy " << std::setprecision(1) << 100.0 * best_accuracy << "%";
+    out << ") are in " << o.out << "\n";
+    return 0;
+}
+
+}  // namespace vitc::train

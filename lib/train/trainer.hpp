@@ -1,0 +1,53 @@
+#pragma once
+// `vitc train`: a ViT trained from scratch on a labelled folder or IDX files, to a model
+// directory vitc loads. Per epoch: a seeded shuffle, steps of forward, loss, backward, clipping
+// and an optimiser update; then validation, train_log.jsonl, the best-on-validation weights and
+// a checkpoint. A stop request (Ctrl-C) writes a checkpoint at the current step; --resume
+// continues from it to the same weights an uninterrupted run reaches (same thread count).
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "train/dataset.hpp"
+#include "train/optimizer.hpp"
+#include "train/vit_train.hpp"
+
+namespace vitc::train {
+
+struct TrainOptions {
+    std::string data;            // folder or IDX folder (train/dataset.hpp)
+    std::string out;             // the model directory written (with checkpoint and log)
+    std::string arch = "vit";    // a preset name (see architecture_presets()) or a config.json
+    int epochs = 10;
+    int batch_size = 128;
+    OptimizerSettings optimizer;
+    float warmup_epochs = 1.0f;
+    float label_smoothing = 0.1f;
+    float val_split = 0.1f;
+    int64_t limit = 0;           // use a seeded random subset of this many images (0: all)
+    uint64_t seed = 0;
+    bool resume = false;
+    bool progress = false;       // a live step line (for a terminal); epoch lines either way
+};
+
+// Presets for --arch, keyed by name: "vit" is the bundled Fashion-MNIST ViT's shape (hidden 64,
+// 6 blocks, 4 heads, MLP 128, patch 4, class token, learned positions); "vit-tiny" a 2-block,
+// hidden-32 model for quick tests. Image size, channels and labels come from the data.
+std::vector<std::string> architecture_presets();
+
+// The architecture for the options and the data (a preset or a config.json).
+ViTArchitecture training_architecture(const std::string& arch, const ImageDataset& data);
+
+// One training run. Lines of progress go to `out`. Returns 0 when every epoch ran, or 130 when
+// `stop` was set (a checkpoint holds the position). `after_step` (tests) sees each step number.
+int run_training(const TrainOptions& options, const std::atomic<bool>& stop, std::ostream& out,
+                 const std::function<void(int64_t step)>& after_step = {});
+
+// Paths inside the output directory.
+std::string checkpoint_file(const std::string& out);
+std::string train_log_file(const std::string& out);
+
+}  // namespace vitc::train
