@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config python3 libopencv-dev libdnnl-dev libcxxopts-dev nlohmann-json3-dev catch2)
 # zlib1g-dev: vitc train reads the gzip-compressed MNIST/Fashion-MNIST IDX files (lib/train/dataset.cpp).
 packages+=(zlib1g-dev)
+# slurm-wlm and munge: tests/slurm/slurm_array.py runs scripts/slurm/batch.sbatch on a real one-node Slurm.
+packages+=(slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
