@@ -114,6 +114,18 @@ double max_error(const std::vector<Got>& got, const std::vector<Expected>& expec
 
 constexpr double kF32Tolerance = 1e-5;
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 void check_against_reference(AttentionShape shape, AttentionBlocks blocks) {
     const Problem p(shape);
     const Reference ref = naive_attention(p);
@@ -201,8 +213,10 @@ TEST_CASE("tiled attention runs 50,176 tokens in memory where the score matrix w
     // One 224x224 image with a token per pixel, one head of width 4: the [T, T] scores alone would
     // be 50,176^2 floats = 10.1 GB. The address space is capped at what the process has mapped
     // now plus 1 GiB for the call, so an allocation of the score matrix would fail; the measured
-    // peak resident size must grow by far less than that.
-    const AttentionShape shape{1, 1, 50176, 4};
+    // peak resident size must grow by far less than that. Under AddressSanitizer (unvectorised,
+    // with shadow memory) 20,000 tokens, whose scores (1.6 GB) still exceed the cap.
+    const AttentionShape shape{1, 1, kAddressSanitizer ? 20000 : 50176, 4};
+    const double max_growth_mb = kAddressSanitizer ? 256 : 64;
     const Problem p(shape, 7, 1.0f);
     std::vector<float> out(p.size()), lse(shape.tokens);
 
@@ -230,12 +244,12 @@ TEST_CASE("tiled attention runs 50,176 tokens in memory where the score matrix w
     REQUIRE_FALSE(threw);
     if (reset) {
         INFO("peak resident growth " << peak_resident_mb() - before << " MiB");
-        CHECK(peak_resident_mb() - before < 64);
+        CHECK(peak_resident_mb() - before < max_growth_mb);
     }
 
     // Spot-check rows (first, last, and one per key block boundary) against the reference.
     const double scale = 0.5;  // 1 / sqrt(4)
-    for (int64_t i : {int64_t{0}, int64_t{511}, int64_t{512}, int64_t{25000}, shape.tokens - 1}) {
+    for (int64_t i : {int64_t{0}, int64_t{511}, int64_t{512}, shape.tokens / 2, shape.tokens - 1}) {
         std::vector<double> s(shape.tokens);
         double m = -INFINITY;
         for (int64_t j = 0; j < shape.tokens; ++j) {

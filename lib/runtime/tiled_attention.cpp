@@ -77,6 +77,16 @@ __attribute__((always_inline)) inline float exp_approx(float x) {
     return p * two_n;
 }
 
+// Row sums are kept in kLanes partial sums (one AVX-512 register), added pairwise at the end:
+// the rounding is then the same whether or not a build vectorises (sanitizer builds do not), and
+// smaller than one running sum's.
+constexpr int kLanes = 16;
+__attribute__((always_inline)) inline float sum_lanes(float* lanes) {
+    for (int width = kLanes / 2; width > 0; width /= 2)
+        for (int k = 0; k < width; ++k) lanes[k] += lanes[k + width];
+    return lanes[0];
+}
+
 // The loops below are compiled for AVX-512, AVX2 and the baseline, picked at load time: the
 // build targets generic x86-64 (as runtime/quantize.cpp).
 #define VITC_VECTORISED __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -92,12 +102,21 @@ void online_softmax_block(float* s, int64_t rows, int64_t cols, int64_t ld, floa
 #pragma omp simd reduction(max : block_max)
         for (int64_t j = 0; j < cols; ++j) block_max = row[j] > block_max ? row[j] : block_max;
         const float m_new = std::max(m[r], block_max);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < cols; ++j) {
-            row[j] = exp_approx(row[j] - m_new);
-            sum += row[j];
+        // Summed in kLanes partial sums, vectorised or not: the same rounding in every build.
+        float lanes[kLanes] = {};
+        int64_t j = 0;
+        for (; j + kLanes <= cols; j += kLanes) {
+#pragma omp simd
+            for (int k = 0; k < kLanes; ++k) {
+                row[j + k] = exp_approx(row[j + k] - m_new);
+                lanes[k] += row[j + k];
+            }
         }
+        for (int k = 0; j < cols; ++j, ++k) {
+            row[j] = exp_approx(row[j] - m_new);
+            lanes[k] += row[j];
+        }
+        const float sum = sum_lanes(lanes);
         correction[r] = exp_approx(m[r] - m_new);
         l[r] = l[r] * correction[r] + sum;
         m[r] = m_new;
@@ -137,10 +156,14 @@ void softmax_backward_block(const float* p, float* dp, int64_t rows, int64_t col
 
 VITC_VECTORISED
 float dot(const float* a, const float* b, int64_t n) {
-    float sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-    return sum;
+    float lanes[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+        for (int k = 0; k < kLanes; ++k) lanes[k] += a[i + k] * b[i + k];
+    }
+    for (int k = 0; i < n; ++i, ++k) lanes[k] += a[i] * b[i];
+    return sum_lanes(lanes);
 }
 
 // ---- the kernels -----------------------------------------------------------------------------
