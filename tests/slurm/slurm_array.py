@@ -17,6 +17,7 @@ SKIP_RETURN_CODE) only when Slurm or munge is not installed, or we are not root.
 """
 import argparse
 import csv
+import ctypes
 import glob
 import json
 import os
@@ -31,13 +32,13 @@ import tempfile
 import time
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shard_merge import LABEL_FOLDERS  # noqa: E402  sample image name -> label folder
+
 SKIP = 77
 SHARDS = 4
 COPIES = 4        # of each sample image, in its label folder
 BIG_IMAGES = 64   # 2000x2000 PNGs, ~0.1 s each to decode: the slow part of every shard
-LABEL_FOLDERS = {"ankle-boot": "Ankle boot", "bag": "Bag", "coat": "Coat", "dress": "Dress",
-                 "pullover": "Pullover", "sandal": "Sandal", "shirt": "Shirt", "sneaker": "Sneaker",
-                 "t-shirt-top": "T-shirt_top", "trouser": "Trouser"}
 
 results = []
 
@@ -79,6 +80,13 @@ def make_folder(root, assets):
     return COPIES * len(LABEL_FOLDERS) + BIG_IMAGES
 
 
+def die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL (a ctest
+    timeout), so that no daemon is left behind."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,7 +99,9 @@ class Cluster:
     def __init__(self, work):
         self.work = work
         self.processes = []
-        self.env = dict(os.environ, SLURM_CONF=os.path.join(work, "slurm.conf"))
+        # Our cluster only, even when the test itself runs inside a Slurm job.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SQUEUE_"))}
+        self.env["SLURM_CONF"] = os.path.join(work, "slurm.conf")
 
     def start(self):
         munge_dir = os.path.join(self.work, "munge")
@@ -167,7 +177,7 @@ class Cluster:
         out = open(os.path.join(self.work, log), "w")
         kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
         self.processes.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                               stdin=subprocess.DEVNULL, **kwargs))
+                                               stdin=subprocess.DEVNULL, preexec_fn=die_with_parent, **kwargs))
 
     def wait_for(self, condition, seconds, what):
         deadline = time.monotonic() + seconds
@@ -198,7 +208,12 @@ class Cluster:
 
     def stop(self):
         if self.processes and self.processes[-1].poll() is None:
-            subprocess.run(["scancel", "--quiet", "--full", "--user", "root"], env=self.env, capture_output=True, timeout=30)
+            try:  # our cluster's jobs (SLURM_CONF), so that no job step outlives the daemons
+                subprocess.run(["scancel", "--quiet", "--full", "--user", "root"], env=self.env, capture_output=True,
+                               timeout=30)
+                self.wait_for(lambda: not self.query(["squeue", "-h", "-o", "%i"]).strip(), 30, "jobs to end")
+            except (RuntimeError, subprocess.SubprocessError) as e:
+                print("stopping: " + str(e))
         for p in reversed(self.processes):  # slurmd, slurmctld, munged: by pid
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -210,6 +225,8 @@ class Cluster:
 
 
 def read_text(path):
+    if not os.path.exists(path):
+        return ""
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
 
@@ -230,6 +247,8 @@ def main():
     parser.add_argument("--assets", required=True)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    for name in ("vitc", "sbatch_script", "assets"):  # jobs run in another folder
+        setattr(args, name, os.path.abspath(getattr(args, name)))
     if os.geteuid() != 0:
         skip("Slurm's daemons need root here (slurmd starts jobs as their users)")
     for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "scontrol"):
@@ -255,7 +274,12 @@ def main():
                 if os.path.exists(path):
                     print("--- %s\n%s" % (log, read_text(path)[-3000:]))
             return 1
-        run(cluster, work, args)
+        try:
+            run(cluster, work, args)
+        except Exception as e:  # a step that could not go on: a failure, with where
+            check("the steps ran to the end", False, "%s: %s" % (type(e).__name__, e))
+            for log in sorted(glob.glob(os.path.join(work, "*.out")) + glob.glob(os.path.join(work, "run*", "*.out"))):
+                print("--- %s\n%s" % (log, read_text(log)[-1500:]))
     finally:
         cluster.stop()
         if not args.keep:
@@ -287,6 +311,8 @@ def run(cluster, work, args):
 
     def merge_job(outdir):
         job = read_text(os.path.join(outdir, "merge.jobid")).strip()
+        if not job:
+            raise RuntimeError("no merge job was submitted (no %s/merge.jobid)" % outdir)
         cluster.wait_until_gone(job, 120)
         log = glob.glob(os.path.join(outdir, "merge-%s.out" % job))
         return job, cluster.job_state(job), read_text(log[0]) if log else ""
