@@ -46,4 +46,6 @@ for spec in "224 32" "224 16" "224 8" "224 4" "384 16" "448 16"; do
     python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["results"][0]; print(json.dumps(dict(r, runtime="vitc-sweep", image_size='"$1"', patch_size='"$2"', flops_per_image=d["flops_per_image"], architecture=d["architecture"])))' >> "$OUT"
 done
 python3 bench/format_results.py "$OUT" > bench/RESULTS.md
+# The attention-kernel token sweep is its own run (bench/attention_sweep.sh, long): keep its section.
+if [ -f bench/attention_sweep.md ]; then printf '\n' >> bench/RESULTS.md; cat bench/attention_sweep.md >> bench/RESULTS.md; fi
 cat bench/RESULTS.md
