@@ -162,6 +162,9 @@ int batch_command(int argc, char** argv) {
     }
 
     install_stop_handlers();  // from here on, Ctrl-C keeps what is done
+    // A reader that goes away (`vitc batch DIR | head -1`) must not kill the run with SIGPIPE: the
+    // failed write ends it like Ctrl-C, with the rows in --out kept.
+    std::signal(SIGPIPE, SIG_IGN);
     std::ostream& rows_out = file ? file->stream() : std::cout;
     RowWriter writer(rows_out, format, model->labels(), shown, /*write_header=*/!file);
 
@@ -172,6 +175,7 @@ int batch_command(int argc, char** argv) {
         [&](const BatchRow& row) {
             writer.write(row);
             if (file) file->check_written();  // a full disk stops the run now, naming the reason
+            else if (!std::cout) stop_requested = 1;  // standard output was closed
         },
         [&](size_t done, size_t total) {
             show_progress(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

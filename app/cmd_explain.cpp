@@ -48,6 +48,7 @@ int explain_command(int argc, char** argv) {
     const std::string image = args["image"].as<std::string>(), out = args["out"].as<std::string>();
     if (fs::path(out).extension() != ".png") throw Error("--out must end in .png, not '" + out + "'");
     if (same_file(image, out)) throw Error("--out " + out + " is the input image; vitc never overwrites its input");
+    check_output_path(out, "--out");  // a folder or a link: said now, not after the work
     const int layer = args.count("layer") ? args["layer"].as<int>() : -1;
     if (args.count("layer") && layer < 0) throw Error("--layer must be 0 or more");
 

@@ -12,6 +12,7 @@
 
 #include "errors.hpp"
 #include "image/image_size.hpp"
+#include "io/printable.hpp"
 #include "io/read_file.hpp"
 
 namespace vitc {
@@ -118,7 +119,7 @@ cv::Mat decode_image_bytes(const std::vector<unsigned char>& bytes, const std::s
             image.release();
             decoder_says = e.err;
         }
-        const std::string printed = capture.text();
+        const std::string printed = printable(capture.text());  // a decoder's words, not ours: no raw bytes
         if (!printed.empty()) decoder_says = printed + (decoder_says.empty() ? "" : "; " + decoder_says);
     }
     if (image.empty())

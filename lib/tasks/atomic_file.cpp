@@ -75,6 +75,13 @@ std::string folder_of(const std::string& path) {
 void check_output_path(const std::string& path, const std::string& option) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) throw Error(option + " " + path + " is a folder; give a file name");
+    // The result is renamed into place: that would replace a link (or /dev/stdout) itself, not
+    // write where it points. Only a regular file, or nothing, may be there.
+    const fs::file_status existing = fs::symlink_status(path, ec);
+    if (!ec && fs::exists(existing) && !fs::is_regular_file(existing))
+        throw Error(option + " " + path + " is " +
+                    (fs::is_symlink(existing) ? "a symbolic link" : "a special file") +
+                    "; vitc writes its outputs as new regular files: give the real path of a file");
     if (!fs::is_directory(folder_of(path), ec))
         throw Error(option + " " + path + ": the folder " + folder_of(path) + " does not exist");
 }

@@ -230,13 +230,16 @@ def main():
         summary = os.path.join(work, "summary.json")
         os.symlink(victim, summary)
         r = run([vitc, "batch", ok_dir, "--model", model, "--out", out, "--summary-json", summary])
-        check("temporary/--summary-json through a link leaves the target", r.returncode == 0 and
-              open(victim).read() == "precious\n" and not os.path.islink(summary), r.returncode)
+        check("temporary/--summary-json that is a link refused, target untouched", r.returncode == 2 and
+              open(victim).read() == "precious\n" and b"symbolic link" in r.stderr, r.stderr[-100:])
         png_out = os.path.join(work, "explain.png")
         os.symlink(victim, png_out)
         r = run([vitc, "explain", os.path.join(ok_dir, "0.png"), "--model", model, "--out", png_out])
-        check("temporary/explain --out through a link leaves the target", open(victim).read() == "precious\n",
-              r.returncode)
+        check("temporary/explain --out that is a link refused, target untouched",
+              r.returncode == 2 and open(victim).read() == "precious\n", r.returncode)
+        r = run([vitc, "batch", ok_dir, "--model", model, "--out", "/dev/stdout"])
+        check("temporary/--out /dev/stdout refused, /dev untouched", r.returncode == 2 and os.path.islink("/dev/stdout")
+              and not [n for n in os.listdir("/dev") if n.startswith(("stdout.", ".stdout"))], r.stderr[-100:])
         stray = [n for n in os.listdir(work) if ".vitc-" in n]
         check("temporary/no temporary left behind", not stray, stray)
 
