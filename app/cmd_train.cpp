@@ -46,6 +46,8 @@ int train_command(int argc, char** argv) {
         ("val-split", "fraction held out for validation (seeded)", cxxopts::value<float>()->default_value("0.1"))
         ("limit", "train on a seeded random subset of this many images", cxxopts::value<int64_t>()->default_value("0"))
         ("seed", "seed of the split, the initial weights and the shuffles", cxxopts::value<uint64_t>()->default_value("0"))
+        ("attention", "auto, full (T x T probabilities kept) or tiled (flash: recomputed in backward)",
+         cxxopts::value<std::string>()->default_value("auto"))
         ("resume", "continue from MODEL_DIR/checkpoint.vitc")
         ("t,threads", "threads (default: all cores; --resume matches bit for bit with the same count)",
          cxxopts::value<int>())
@@ -75,6 +77,10 @@ int train_command(int argc, char** argv) {
     o.limit = args["limit"].as<int64_t>();
     o.seed = args["seed"].as<uint64_t>();
     o.resume = args.count("resume") > 0;
+    const std::string attention = args["attention"].as<std::string>();
+    if (attention == "full") o.attention = train::TrainAttention::Full;
+    else if (attention == "tiled") o.attention = train::TrainAttention::Tiled;
+    else if (attention != "auto") throw Error("--attention must be auto, full or tiled, not '" + attention + "'");
     o.progress = isatty(STDOUT_FILENO);
 
     std::signal(SIGINT, request_stop);

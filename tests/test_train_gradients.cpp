@@ -1,7 +1,8 @@
 // Training against PyTorch, as llm.c's test_gpt2.c does it: for small ViTs (patch 4, 2 and 1;
 // class token and mean pooling; learned and sine-cosine positions) scripts/make_train_fixtures.py
 // dumps one batch's logits, loss and every parameter's gradient, computed in float64. The f32
-// forward and backward here must match each tensor within 1e-4 of its largest magnitude.
+// forward and backward here, with either attention kernel, must match each tensor within 1e-4 of
+// its largest magnitude.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
@@ -17,10 +18,11 @@ using namespace vitc::train;
 
 TEST_CASE("ViT forward and backward match PyTorch's logits, loss and gradients", "[train]") {
     SingleThread one_thread;
-    for (const char* name : kTrainFixtureCases) {
+    for (const char* name : kTrainFixtureCases)
+    for (TrainAttention attention : {TrainAttention::Full, TrainAttention::Tiled}) {
         TrainFixture f(name);
-        INFO("case " << name);
-        ViTTrainSession session(f.arch, f.batch);
+        INFO("case " << name << (attention == TrainAttention::Full ? ", full" : ", tiled") << " attention");
+        ViTTrainSession session(f.arch, f.batch, attention);
         const float* logits = session.forward(f.params, f.input.data());
         check_close("logits", logits, f.file.read_f32("logits"));
 
@@ -51,7 +53,7 @@ TEST_CASE("Every training primitive gets an optimised oneDNN kernel, not a refer
     archs.push_back(bundled);
     for (const ViTArchitecture& arch : archs) {
         for (int batch : {1, 16}) {
-            ViTTrainSession session(arch, batch);
+            ViTTrainSession session(arch, batch, TrainAttention::Full);
             for (const std::string& impl : session.implementations()) {
                 INFO("batch " << batch << ", hidden " << arch.config.hidden_size << ": " << impl);
                 CHECK(impl.find("ref") == std::string::npos);

@@ -15,19 +15,24 @@ dnnl::matmul::primitive_desc batched_matmul(const dnnl::memory::desc& a, const d
 
 }  // namespace
 
-AttentionTrain::AttentionTrain(int64_t N, int64_t T, int64_t H, int64_t Dh) : D_(H * Dh) {
+AttentionTrain::AttentionTrain(int64_t N, int64_t T, int64_t H, int64_t Dh) : D_(H * Dh), head_values_(N * H * T * Dh) {
     const int64_t D = D_;
     const auto& engine = cpu_engine();
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
-    // Views of qkv (and dqkv) [N*T, 3D] per (image, head): [N, H, T, Dh] and its transpose.
-    const auto head_rows = strided_desc({N, H, T, Dh}, {T * 3 * D, Dh, 3 * D, 1});
-    const auto head_cols = strided_desc({N, H, Dh, T}, {T * 3 * D, Dh, 1, 3 * D});
+    // The packed projection qkv [N*T, 3D] seen as [3, N, H, T, Dh], and its head-major copy.
+    const auto packed = strided_desc({3, N, H, T, Dh}, {D, T * 3 * D, Dh, 3 * D, 1});
+    const auto heads = plain_desc({3, N, H, T, Dh});
+    const auto rows = plain_desc({N, H, T, Dh});                                  // Q, K, V, dcontext copies
+    const auto cols = strided_desc({N, H, Dh, T}, {H * T * Dh, T * Dh, 1, Dh});   // K^T, V^T of those
     const auto square = plain_desc({N, H, T, T});
     const auto square_t = strided_desc({N, H, T, T}, {H * T * T, T * T, 1, T});
-    const auto context = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1});  // of [N*T, D]
+    const auto context = strided_desc({N, H, T, Dh}, {T * D, Dh, D, 1});         // of [N*T, D]
 
-    const auto scores_pd = batched_matmul(head_rows, head_cols, square, scale);
-    const auto context_pd = batched_matmul(square, head_rows, context);
+    const auto to_heads_pd = dnnl::reorder::primitive_desc(engine, packed, engine, heads);
+    const auto dcontext_pd = dnnl::reorder::primitive_desc(engine, context, engine, rows);
+    const auto from_heads_pd = dnnl::reorder::primitive_desc(engine, heads, engine, packed);
+    const auto scores_pd = batched_matmul(rows, cols, square, scale);
+    const auto context_pd = batched_matmul(square, rows, context);
     const auto softmax_pd = dnnl::softmax_v2_forward::primitive_desc(
         dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::softmax_accurate, square,
                                        square, 3),
@@ -35,11 +40,14 @@ AttentionTrain::AttentionTrain(int64_t N, int64_t T, int64_t H, int64_t Dh) : D_
     const auto softmax_bwd_pd = dnnl::softmax_v2_backward::primitive_desc(
         dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, square, square, square, 3), engine,
         softmax_pd);
-    const auto dprobs_pd = batched_matmul(context, head_cols, square);
-    const auto dvalues_pd = batched_matmul(square_t, context, head_rows);
-    const auto dqueries_pd = batched_matmul(square, head_rows, head_rows, scale);
-    const auto dkeys_pd = batched_matmul(square_t, head_rows, head_rows, scale);
+    const auto dprobs_pd = batched_matmul(rows, cols, square);
+    const auto dvalues_pd = batched_matmul(square_t, rows, rows);
+    const auto dqueries_pd = batched_matmul(square, rows, rows, scale);
+    const auto dkeys_pd = batched_matmul(square_t, rows, rows, scale);
 
+    to_heads_ = dnnl::reorder(to_heads_pd);
+    dcontext_to_heads_ = dnnl::reorder(dcontext_pd);
+    from_heads_ = dnnl::reorder(from_heads_pd);
     scores_ = dnnl::matmul(scores_pd);
     context_ = dnnl::matmul(context_pd);
     softmax_ = dnnl::softmax_v2_forward(softmax_pd);
@@ -49,25 +57,40 @@ AttentionTrain::AttentionTrain(int64_t N, int64_t T, int64_t H, int64_t Dh) : D_
     dqueries_ = dnnl::matmul(dqueries_pd);
     dkeys_ = dnnl::matmul(dkeys_pd);
     for (const auto& [what, pd] : std::initializer_list<std::pair<const char*, const dnnl::primitive_desc_base*>>{
+             {"qkv to heads", &to_heads_pd}, {"dcontext to heads", &dcontext_pd}, {"heads to dqkv", &from_heads_pd},
              {"attention scores", &scores_pd}, {"attention context", &context_pd}, {"softmax forward", &softmax_pd},
              {"softmax backward", &softmax_bwd_pd}, {"attention dP", &dprobs_pd}, {"attention dV", &dvalues_pd},
              {"attention dQ", &dqueries_pd}, {"attention dK", &dkeys_pd}})
         impls_.push_back(std::string(what) + ": " + pd->impl_info_str());
 
-    for (dnnl::memory* m : {&q_, &k_, &v_, &dq_, &dk_, &dv_}) *m = dnnl::memory(head_rows, engine, nullptr);
-    for (dnnl::memory* m : {&kt_, &vt_}) *m = dnnl::memory(head_cols, engine, nullptr);
+    heads_.resize(3 * head_values_);
+    dheads_.resize(3 * head_values_);
+    dcontext_heads_.resize(head_values_);
+    packed_ = dnnl::memory(packed, engine, nullptr);
+    heads_m_ = dnnl::memory(heads, engine, heads_.data());
+    dpacked_ = dnnl::memory(packed, engine, nullptr);
+    dheads_m_ = dnnl::memory(heads, engine, dheads_.data());
+    dcontext_m_ = dnnl::memory(context, engine, nullptr);
+    dcontext_heads_m_ = dnnl::memory(rows, engine, dcontext_heads_.data());
+    float* h = heads_.data();
+    q_ = dnnl::memory(rows, engine, h);
+    k_ = dnnl::memory(rows, engine, h + head_values_);
+    v_ = dnnl::memory(rows, engine, h + 2 * head_values_);
+    kt_ = dnnl::memory(cols, engine, h + head_values_);
+    vt_ = dnnl::memory(cols, engine, h + 2 * head_values_);
     for (dnnl::memory* m : {&probs_, &dprobs_m_, &dscores_}) *m = dnnl::memory(square, engine, nullptr);
     for (dnnl::memory* m : {&probs_t_, &dscores_t_}) *m = dnnl::memory(square_t, engine, nullptr);
-    for (dnnl::memory* m : {&ctx_, &dctx_}) *m = dnnl::memory(context, engine, nullptr);
+    ctx_ = dnnl::memory(context, engine, nullptr);
+    dq_ = dnnl::memory(rows, engine, dheads_.data());
+    dk_ = dnnl::memory(rows, engine, dheads_.data() + head_values_);
+    dv_ = dnnl::memory(rows, engine, dheads_.data() + 2 * head_values_);
 }
 
 void AttentionTrain::forward(dnnl::stream& stream, const float* qkv, float* probabilities, float* context) {
-    float* base = const_cast<float*>(qkv);
-    q_.set_data_handle(base);
-    kt_.set_data_handle(base + D_);
-    v_.set_data_handle(base + 2 * D_);
+    packed_.set_data_handle(const_cast<float*>(qkv));
     probs_.set_data_handle(probabilities);
     ctx_.set_data_handle(context);
+    to_heads_.execute(stream, packed_, heads_m_);
     scores_.execute(stream, {{DNNL_ARG_SRC, q_}, {DNNL_ARG_WEIGHTS, kt_}, {DNNL_ARG_DST, probs_}});
     softmax_.execute(stream, {{DNNL_ARG_SRC, probs_}, {DNNL_ARG_DST, probs_}});  // in place
     context_.execute(stream, {{DNNL_ARG_SRC, probs_}, {DNNL_ARG_WEIGHTS, v_}, {DNNL_ARG_DST, ctx_}});
@@ -75,25 +98,23 @@ void AttentionTrain::forward(dnnl::stream& stream, const float* qkv, float* prob
 
 void AttentionTrain::backward(dnnl::stream& stream, const float* qkv, const float* probabilities,
                               const float* dcontext, float* dqkv, float* dprobabilities, float* dscores) {
-    float* base = const_cast<float*>(qkv);
-    q_.set_data_handle(base);
-    k_.set_data_handle(base + D_);
-    vt_.set_data_handle(base + 2 * D_);
+    packed_.set_data_handle(const_cast<float*>(qkv));
+    dcontext_m_.set_data_handle(const_cast<float*>(dcontext));
     probs_.set_data_handle(const_cast<float*>(probabilities));
     probs_t_.set_data_handle(const_cast<float*>(probabilities));
-    dctx_.set_data_handle(const_cast<float*>(dcontext));
     dprobs_m_.set_data_handle(dprobabilities);
     dscores_.set_data_handle(dscores);
     dscores_t_.set_data_handle(dscores);
-    dq_.set_data_handle(dqkv);
-    dk_.set_data_handle(dqkv + D_);
-    dv_.set_data_handle(dqkv + 2 * D_);
-    dprobs_.execute(stream, {{DNNL_ARG_SRC, dctx_}, {DNNL_ARG_WEIGHTS, vt_}, {DNNL_ARG_DST, dprobs_m_}});
-    dvalues_.execute(stream, {{DNNL_ARG_SRC, probs_t_}, {DNNL_ARG_WEIGHTS, dctx_}, {DNNL_ARG_DST, dv_}});
+    dpacked_.set_data_handle(dqkv);
+    to_heads_.execute(stream, packed_, heads_m_);
+    dcontext_to_heads_.execute(stream, dcontext_m_, dcontext_heads_m_);
+    dprobs_.execute(stream, {{DNNL_ARG_SRC, dcontext_heads_m_}, {DNNL_ARG_WEIGHTS, vt_}, {DNNL_ARG_DST, dprobs_m_}});
+    dvalues_.execute(stream, {{DNNL_ARG_SRC, probs_t_}, {DNNL_ARG_WEIGHTS, dcontext_heads_m_}, {DNNL_ARG_DST, dv_}});
     softmax_backward_.execute(stream,
                               {{DNNL_ARG_DST, probs_}, {DNNL_ARG_DIFF_DST, dprobs_m_}, {DNNL_ARG_DIFF_SRC, dscores_}});
     dqueries_.execute(stream, {{DNNL_ARG_SRC, dscores_}, {DNNL_ARG_WEIGHTS, k_}, {DNNL_ARG_DST, dq_}});
     dkeys_.execute(stream, {{DNNL_ARG_SRC, dscores_t_}, {DNNL_ARG_WEIGHTS, q_}, {DNNL_ARG_DST, dk_}});
+    from_heads_.execute(stream, dheads_m_, dpacked_);
 }
 
 std::vector<std::string> AttentionTrain::implementations() const { return impls_; }

@@ -240,7 +240,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         write_checkpoint(checkpoint_path, {state, parameters, optimizer.first_moment(), optimizer.second_moment()});
     };
 
-    ViTTrainSession session(arch, batch);
+    ViTTrainSession session(arch, batch, o.attention);
     std::unique_ptr<ViTTrainSession> remainder;  // validation's last, smaller batch
     const int64_t K = arch.classes();
     std::vector<float> images(static_cast<size_t>(batch) * data.image_bytes()), dlogits(batch * K);
@@ -305,7 +305,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
             const int n = static_cast<int>(std::min<size_t>(batch, val.size() - start));
             ViTTrainSession* s = &session;
             if (n != batch) {
-                if (!remainder || remainder->batch() != n) remainder = std::make_unique<ViTTrainSession>(arch, n);
+                if (!remainder || remainder->batch() != n) remainder = std::make_unique<ViTTrainSession>(arch, n, o.attention);
                 s = remainder.get();
             }
             fill_batch(data, val.data() + start, n, mean, stddev, images.data(), labels.data());

@@ -31,6 +31,7 @@ struct TrainOptions {
     uint64_t seed = 0;
     bool resume = false;
     bool progress = false;       // a live step line (for a terminal); epoch lines either way
+    TrainAttention attention = TrainAttention::Auto;
 };
 
 // Presets for --arch, keyed by name: "vit" is the bundled Fashion-MNIST ViT's shape (hidden 64,

@@ -9,6 +9,7 @@
 #include "errors.hpp"
 #include "image/patchify.hpp"
 #include "models/position_embedding.hpp"
+#include "runtime/tiled_attention.hpp"
 
 namespace vitc::train {
 
@@ -150,7 +151,7 @@ void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& L, 
     (void)arch;
 }
 
-ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch)
+ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention)
     : arch_(arch), stream_(runtime::cpu_engine()) {
     check_architecture(arch);
     if (batch < 1) throw Error("batch size must be at least 1");
@@ -169,6 +170,10 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch)
         const std::vector<float> grid = sincos_2d_position_grid(arch.grid_h(), arch.grid_w(), static_cast<int>(D));
         fixed_position_.insert(fixed_position_.end(), grid.begin(), grid.end());
     }
+    // Auto: full attention while one block's probabilities fit 256 MiB (it is the faster at the
+    // ViT sizes measured, patch 4 on 28x28), the tiled kernel beyond.
+    tiled_ = attention == TrainAttention::Tiled ||
+             (attention == TrainAttention::Auto && N * H * T * T * int64_t(sizeof(float)) > (int64_t(256) << 20));
     const int64_t NT = N * T;
     patch_ = runtime::LinearTrain(N * Np, C * P * P, D);
     qkv_ = runtime::LinearTrain(NT, D, 3 * D);
@@ -178,7 +183,7 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch)
     head_ = runtime::LinearTrain(N, D, K);
     norm_ = runtime::LayerNormTrain(NT, D, c.layer_norm_eps);
     gelu_ = runtime::GeluTrain(NT * M);
-    attention_ = runtime::AttentionTrain(N, T, H, D / H);
+    if (!tiled_) attention_ = runtime::AttentionTrain(N, T, H, D / H);
 
     acts_.patches.resize(N * Np * C * P * P);
     acts_.patch_tokens.resize(N * Np * D);
@@ -188,7 +193,8 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch)
         for (auto* v : {&b.ln1, &b.context, &b.mid, &b.ln2, &b.out}) v->resize(NT * D);
         for (auto* v : {&b.ln1_mean, &b.ln1_var, &b.ln2_mean, &b.ln2_var}) v->resize(NT);
         b.qkv.resize(NT * 3 * D);
-        b.probs.resize(N * H * T * T);
+        if (tiled_) b.lse.resize(N * H * T);
+        else b.probs.resize(N * H * T * T);
         b.fc1.resize(NT * M);
         b.gelu.resize(NT * M);
     }
@@ -199,8 +205,10 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch)
     acts_.logits.resize(N * K);
     for (auto* v : {&dresidual_, &dnormed_, &dln_in_, &dcontext_}) v->resize(NT * D);
     dqkv_.resize(NT * 3 * D);
-    dprobs_.resize(N * H * T * T);
-    dscores_.resize(N * H * T * T);
+    if (!tiled_) {
+        dprobs_.resize(N * H * T * T);
+        dscores_.resize(N * H * T * T);
+    }
     dgelu_.resize(NT * M);
     dfc1_.resize(NT * M);
     dpooled_.resize(N * D);
@@ -233,7 +241,12 @@ const float* ViTTrainSession::forward(const ViTParameters& p, const float* image
         // x_mid = x + proj(attention(LN1(x)))
         norm_.forward(stream_, x, w.ln1_w, w.ln1_b, b.ln1.data(), b.ln1_mean.data(), b.ln1_var.data());
         qkv_.forward(stream_, b.ln1.data(), w.qkv_w, w.qkv_b, b.qkv.data());
-        attention_.forward(stream_, b.qkv.data(), b.probs.data(), b.context.data());
+        if (tiled_) {
+            stream_.wait();
+            runtime::tiled_attention_forward_packed(attention_shape(), b.qkv.data(), b.context.data(), b.lse.data());
+        } else {
+            attention_.forward(stream_, b.qkv.data(), b.probs.data(), b.context.data());
+        }
         stream_.wait();
         std::memcpy(b.mid.data(), x, NT * D * sizeof(float));
         proj_.forward(stream_, b.context.data(), w.proj_w, w.proj_b, b.mid.data());
@@ -302,8 +315,14 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
         add_into(dresidual_.data(), dln_in_.data(), NT * D);
         // dresidual holds d x_mid: through proj, attention, qkv and LN1 to d x
         proj_.backward(stream_, dresidual_.data(), b.context.data(), w.proj_w, dcontext_.data(), gw.proj_w, gw.proj_b);
-        attention_.backward(stream_, b.qkv.data(), b.probs.data(), dcontext_.data(), dqkv_.data(), dprobs_.data(),
-                            dscores_.data());
+        if (tiled_) {
+            stream_.wait();
+            runtime::tiled_attention_backward_packed(attention_shape(), b.qkv.data(), b.context.data(), b.lse.data(),
+                                                     dcontext_.data(), dqkv_.data());
+        } else {
+            attention_.backward(stream_, b.qkv.data(), b.probs.data(), dcontext_.data(), dqkv_.data(), dprobs_.data(),
+                                dscores_.data());
+        }
         qkv_.backward(stream_, dqkv_.data(), b.ln1.data(), w.qkv_w, dnormed_.data(), gw.qkv_w, gw.qkv_b);
         norm_.backward(stream_, dnormed_.data(), x, b.ln1_mean.data(), b.ln1_var.data(), w.ln1_w, w.ln1_b,
                        dln_in_.data(), gw.ln1_w, gw.ln1_b);

@@ -17,6 +17,7 @@
 #include "runtime/attention_train.hpp"
 #include "runtime/gelu_train.hpp"
 #include "runtime/layer_norm_train.hpp"
+#include "runtime/tiled_attention.hpp"
 #include "runtime/linear_train.hpp"
 #include "train/parameters.hpp"
 
@@ -76,7 +77,8 @@ void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& lay
 struct ViTBlockActivations {
     std::vector<float> ln1, ln1_mean, ln1_var;  // [N*T, D], [N*T], [N*T]
     std::vector<float> qkv;                     // [N*T, 3D]
-    std::vector<float> probs;                   // [N, H, T, T] softmax(Q K^T / sqrt(Dh))
+    std::vector<float> probs;                   // [N, H, T, T] softmax(Q K^T / sqrt(Dh)) (full attention)
+    std::vector<float> lse;                     // [N, H, T] log-sum-exp per query row (tiled attention)
     std::vector<float> context;                 // [N*T, D]
     std::vector<float> mid;                     // [N*T, D] residual after attention (LN2's input)
     std::vector<float> ln2, ln2_mean, ln2_var;  // [N*T, D], [N*T], [N*T]
@@ -95,10 +97,16 @@ struct ViTActivations {
     std::vector<float> logits;        // [N, K]
 };
 
+// How attention is computed: Full keeps the T x T probabilities per block (oneDNN batched
+// matmuls and softmax); Tiled is runtime/tiled_attention.hpp's flash kernel, which keeps only
+// the log-sum-exp per row and recomputes the probabilities in backward. Auto: Full while one
+// block's probabilities fit 256 MiB, else Tiled.
+enum class TrainAttention { Auto, Full, Tiled };
+
 // Primitives and activations for batches of exactly `batch` images.
 class ViTTrainSession {
 public:
-    ViTTrainSession(const ViTArchitecture& arch, int batch);
+    ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention = TrainAttention::Auto);
 
     int batch() const { return N; }
     // images [N, C, H, W] (normalised) -> logits [N, K] (returned; valid until the next call)
@@ -111,6 +119,8 @@ public:
     std::vector<std::string> implementations() const;
 
 private:
+    runtime::AttentionShape attention_shape() const { return {N, H, T, D / H}; }
+
     ViTArchitecture arch_;
     int64_t N, C, P, Np, T, D, H, M, K;
     std::vector<float> fixed_position_;  // [T, D] sine-cosine positions (class-token row 0)
@@ -118,7 +128,8 @@ private:
     runtime::LinearTrain patch_, qkv_, proj_, fc1_, fc2_, head_;
     runtime::LayerNormTrain norm_;
     runtime::GeluTrain gelu_;
-    runtime::AttentionTrain attention_;
+    bool tiled_ = false;
+    runtime::AttentionTrain attention_;  // full attention only
     ViTActivations acts_;
     // Gradient scratch, reused by every block (backward runs one block at a time).
     std::vector<float> dresidual_, dnormed_, dln_in_, dcontext_, dqkv_, dprobs_, dscores_, dgelu_, dfc1_,
