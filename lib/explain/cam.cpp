@@ -13,6 +13,20 @@ std::vector<float> class_activation_map(const float* features, int64_t channels,
     return std::vector<float>(sum.begin(), sum.end());
 }
 
+std::vector<float> grad_cam(const std::vector<float>& activation, const std::vector<float>& gradient, int64_t channels,
+                            int64_t height, int64_t width) {
+    const int64_t cells = height * width;
+    std::vector<float> alpha(channels);  // the gradient's spatial mean per feature
+    for (int64_t f = 0; f < channels; ++f) {
+        double sum = 0;
+        for (int64_t i = 0; i < cells; ++i) sum += gradient[f * cells + i];
+        alpha[f] = static_cast<float>(sum / static_cast<double>(cells));
+    }
+    std::vector<float> map = class_activation_map(activation.data(), channels, height, width, alpha.data());
+    for (float& v : map) v = std::max(v, 0.0f);  // only what speaks for the class
+    return map;
+}
+
 std::vector<float> min_max_normalized(const std::vector<float>& values) {
     std::vector<float> out(values.size(), 0.0f);
     if (values.empty()) return out;

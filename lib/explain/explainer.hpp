@@ -1,11 +1,14 @@
 #pragma once
 // One image in, its prediction and a map of where the evidence lies out: attention rollout for a
-// ViT (plus, on request, one layer's class-token attention), a class activation map of the
-// predicted class for a CNN. Owns a batch-1 session with the probes attached.
+// ViT, read at the token its head reads (the class token, or the mean of the patch tokens), plus
+// on request one layer's attention; for a ResNet, Grad-CAM of the predicted class on layer3 (the
+// stage before the last: twice the side of layer4's grid), then the class activation map of
+// layer4. Owns a batch-1 session with the probes attached.
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "explain/plain_resnet.hpp"
 #include "explain/probes.hpp"
 #include "models/model.hpp"
 #include "tasks/classifier.hpp"
@@ -13,7 +16,7 @@
 namespace vitc {
 
 struct Explanation {
-    std::string method;            // e.g. "attention rollout", "class activation map"
+    std::string method;            // e.g. "attention rollout", "Grad-CAM on layer3"
     int64_t height = 0, width = 0; // the map's grid: patches, or the last feature map
     std::vector<float> map;        // [height * width], min-max normalised to [0, 1]
 };
@@ -43,6 +46,8 @@ private:
     FeatureMapProbe* feature_probe_ = nullptr;
     int layers_ = 0;
     int64_t heads_ = 0, tokens_ = 0, prefix_ = 0, grid_h_ = 0, grid_w_ = 0;
+    bool mean_pooling_ = false;             // the ViT's head reads the mean of the patch tokens
+    std::unique_ptr<PlainResNet> resnet_;   // for Grad-CAM; null for other CNNs
     std::vector<std::vector<float>> attention_;  // per layer [H, T, T], filled during run()
     dnnl::stream stream_;
     dnnl::memory attention_f32_;  // plain f32 copy of the session's probabilities

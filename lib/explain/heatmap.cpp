@@ -1,5 +1,4 @@
 #include "explain/heatmap.hpp"
-#include "image/preprocess.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -25,25 +24,25 @@ std::string fit(std::string text, int width) {
 
 }  // namespace
 
-cv::Mat model_view(const cv::Mat& decoded, const Preprocessing& p) {
-    cv::Mat image = decoded;
-    if (image.depth() == CV_16U) image.convertTo(image, CV_8U, 255.0 / 65535.0);
-    if (image.channels() == 1) cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
-    else if (image.channels() == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
-    const cv::Size target = resized_size(image.size(), p);
-    const int w = target.width, h = target.height;
-    if (w != image.cols || h != image.rows) {
-        cv::Mat resized;
-        cv::resize(image, resized, cv::Size(w, h), 0, 0, w < image.cols || h < image.rows ? cv::INTER_AREA : cv::INTER_LINEAR);
-        image = resized;
+cv::Mat model_view(const float* input, int channels, int height, int width, const Preprocessing& p) {
+    const int64_t plane = static_cast<int64_t>(height) * width;
+    std::vector<cv::Mat> planes;
+    for (int c = 0; c < channels; ++c) {  // x = (v * rescale - mean) / std  ->  v = (x * std + mean) / rescale
+        const float mean = p.do_normalize && !p.mean.empty() ? p.mean[std::min<size_t>(c, p.mean.size() - 1)] : 0.0f;
+        const float deviation = p.do_normalize && !p.std.empty() ? p.std[std::min<size_t>(c, p.std.size() - 1)] : 1.0f;
+        const float rescale = p.do_rescale ? p.rescale_factor : 1.0f;
+        cv::Mat pixels(height, width, CV_8U);
+        for (int64_t i = 0; i < plane; ++i) {
+            const float v = (input[c * plane + i] * deviation + mean) / rescale;
+            pixels.data[i] = static_cast<unsigned char>(std::clamp(std::lround(v), 0L, 255L));
+        }
+        planes.push_back(pixels);
     }
-    if (p.crop_height && p.crop_width) {  // as preprocess_image: pad when smaller, then centre crop
-        const int top = std::max(0, (p.crop_height - image.rows) / 2), left = std::max(0, (p.crop_width - image.cols) / 2);
-        cv::copyMakeBorder(image, image, top, std::max(0, p.crop_height - image.rows - top), left,
-                           std::max(0, p.crop_width - image.cols - left), cv::BORDER_CONSTANT, cv::Scalar::all(0));
-        const int y = static_cast<int>(std::lround((image.rows - p.crop_height) / 2.0));
-        const int x = static_cast<int>(std::lround((image.cols - p.crop_width) / 2.0));
-        image = image(cv::Rect(x, y, p.crop_width, p.crop_height)).clone();
+    cv::Mat image;
+    if (channels == 3) {
+        cv::merge(std::vector<cv::Mat>{planes[2], planes[1], planes[0]}, image);  // RGB -> BGR
+    } else {  // grey (or any other count: the first channel, grey)
+        cv::cvtColor(planes.front(), image, cv::COLOR_GRAY2BGR);
     }
     return image;
 }
@@ -64,6 +63,27 @@ cv::Mat overlay_heatmap(const cv::Mat& image, const std::vector<float>& map, int
     smooth.convertTo(gray, CV_8U, 255.0);
     cv::applyColorMap(gray, heat, cv::COLORMAP_JET);
     cv::addWeighted(image, 0.5, heat, 0.5, 0.0, out);
+    return out;
+}
+
+cv::Mat with_colour_scale(const cv::Mat& picture) {
+    const int width = picture.cols, strip = kScaleHeight;
+    cv::Mat out(picture.rows + strip, width, CV_8UC3, kWhite);
+    picture.copyTo(out(cv::Rect(0, 0, width, picture.rows)));
+    int baseline = 0;
+    const int low = cv::getTextSize("low", kFont, kFontScale, 1, &baseline).width;
+    const int high = cv::getTextSize("high", kFont, kFontScale, 1, &baseline).width;
+    const int x0 = low + 6, x1 = width - high - 6, y = picture.rows + 5;
+    if (x1 - x0 >= 8) {
+        cv::Mat ramp(1, x1 - x0, CV_8U), colours;
+        for (int x = 0; x < ramp.cols; ++x) ramp.at<unsigned char>(0, x) = static_cast<unsigned char>(255 * x / (ramp.cols - 1));
+        cv::applyColorMap(ramp, colours, cv::COLORMAP_JET);
+        cv::resize(colours, colours, cv::Size(ramp.cols, strip - 9), 0, 0, cv::INTER_NEAREST);
+        colours.copyTo(out(cv::Rect(x0, y, colours.cols, colours.rows)));
+        cv::rectangle(out, cv::Rect(x0 - 1, y - 1, colours.cols + 2, colours.rows + 2), kInk, 1);
+    }
+    cv::putText(out, "low", cv::Point(2, out.rows - 7), kFont, kFontScale, kInk, 1, cv::LINE_AA);
+    cv::putText(out, "high", cv::Point(width - high - 2, out.rows - 7), kFont, kFontScale, kInk, 1, cv::LINE_AA);
     return out;
 }
 

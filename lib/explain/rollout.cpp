@@ -39,15 +39,17 @@ std::vector<float> attention_rollout(const std::vector<std::vector<float>>& atte
     return std::vector<float>(rollout.begin(), rollout.end());
 }
 
-std::vector<float> patch_relevance(const std::vector<float>& matrix, int64_t tokens, int64_t prefix) {
+std::vector<float> patch_relevance(const std::vector<float>& matrix, int64_t tokens, int64_t prefix,
+                                   bool mean_of_patches) {
     const int64_t T = tokens, patches = T - prefix;
+    if (!mean_of_patches && prefix == 0) throw Error("class-token pooling, but the model has no class token");
     std::vector<float> out(patches, 0.0f);
-    if (prefix > 0) {
-        for (int64_t p = 0; p < patches; ++p) out[p] = matrix[prefix + p];  // row 0
+    if (!mean_of_patches) {
+        for (int64_t p = 0; p < patches; ++p) out[p] = matrix[prefix + p];  // row 0, patch columns
         return out;
     }
-    for (int64_t i = 0; i < T; ++i)
-        for (int64_t p = 0; p < patches; ++p) out[p] += matrix[i * T + p] / static_cast<float>(T);
+    for (int64_t i = prefix; i < T; ++i)  // the patch rows, averaged
+        for (int64_t p = 0; p < patches; ++p) out[p] += matrix[i * T + prefix + p] / static_cast<float>(patches);
     return out;
 }
 

@@ -7,8 +7,9 @@
 //   Â_l = rows of (A_l + I) renormalised to sum 1         (= (A_l + I) / 2)
 //   R   = Â_L ... Â_2 Â_1                                 (the last layer on the left)
 //
-// The classifier reads the class token, so R's class-token row over the patch columns is the
-// map; a mean-pooling model reads the average of the patch tokens, so the mean of R's patch rows.
+// The map is the row of R for the token the head reads, over the patch columns: the class
+// token's row when the head reads the class token; the mean of the patch rows when it reads the
+// mean of the patch tokens (even if the model also has a class token: its row reaches no logit).
 #include <cstdint>
 #include <vector>
 
@@ -21,8 +22,10 @@ std::vector<float> attention_rollout(const std::vector<std::vector<float>>& atte
 std::vector<float> head_average(const std::vector<float>& attention, int64_t heads, int64_t tokens);
 
 // What the pooled representation draws from each patch, from a [T, T] matrix whose first
-// `prefix` tokens are not patches (1 with a class token: row 0; 0: the mean of all rows).
-// Returns [T - prefix], one value per patch in raster order.
-std::vector<float> patch_relevance(const std::vector<float>& matrix, int64_t tokens, int64_t prefix);
+// `prefix` tokens are not patches (0 or 1: a class token). mean_of_patches: the head reads the
+// mean of the patch tokens (rows prefix..T-1 averaged); otherwise the class token (row 0; needs
+// prefix 1). Returns [T - prefix], one value per patch in raster order.
+std::vector<float> patch_relevance(const std::vector<float>& matrix, int64_t tokens, int64_t prefix,
+                                   bool mean_of_patches);
 
 }  // namespace vitc

@@ -1,15 +1,11 @@
 #pragma once
-// The pictures of a comparison report, drawn with OpenCV: confusion matrices and a bar chart of
-// latency and throughput.
+// The pictures of a comparison report, drawn with OpenCV: bar charts of latency and throughput.
+// (The confusion matrices are HTML tables, so that their labels are text.)
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
 namespace vitc {
-
-// Rows: true label, columns: predicted index; cells shaded by the row's fraction, with counts.
-cv::Mat draw_confusion_matrix(const std::vector<std::vector<size_t>>& confusion, const std::vector<std::string>& labels,
-                              const std::string& title);
 
 struct Bar {
     std::string name;

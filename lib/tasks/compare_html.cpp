@@ -1,5 +1,7 @@
 #include "tasks/compare_html.hpp"
 
+#include <algorithm>
+#include <ctime>
 #include <iomanip>
 #include <memory>
 #include <sstream>
@@ -8,8 +10,8 @@
 #include "explain/data_uri.hpp"
 #include "explain/heatmap.hpp"
 #include "explain/picture.hpp"
-#include "image/preprocess.hpp"
 #include "tasks/atomic_file.hpp"
+#include "tasks/classifier.hpp"
 #include "tasks/compare_charts.hpp"
 
 namespace vitc {
@@ -44,19 +46,44 @@ std::string img(const cv::Mat& picture, const std::string& alt) {
     return "<img src=\"" + png_data_uri(picture) + "\" alt=\"" + escape(alt) + "\">";
 }
 
-// Images worth a look first: exactly one model right, then disagreements, then the rest.
+// The gallery: one image per class in turn (the true class; the first model's prediction when
+// the truth is unknown), classes in the first model's label order, so that every class shows
+// before any shows twice. Within a class: exactly one model right first, then disagreements,
+// then the rest, each in folder order.
 std::vector<size_t> gallery_order(const CompareReport& r, size_t limit) {
+    const std::vector<std::string>& labels = r.models[0].model->labels();
+    std::vector<std::vector<size_t>> by_class(labels.size() + 1);  // the last: a class not among the labels
+    for (int interest = 0; interest < 3; ++interest)
+        for (size_t i = 0; i < r.images.size(); ++i) {
+            const ComparedImage& image = r.images[i];
+            if (!image.both_ok()) continue;
+            const int rank = image.only_correct() >= 0 ? 0 : !image.agree() ? 1 : 2;
+            if (rank != interest) continue;
+            const std::string& key = image.truth.empty() ? image.models[0].label : image.truth;
+            const size_t k = std::find(labels.begin(), labels.end(), key) - labels.begin();
+            by_class[k].push_back(i);
+        }
     std::vector<size_t> order;
-    const auto take = [&](auto wanted) {
-        for (size_t i = 0; i < r.images.size() && order.size() < limit; ++i)
-            if (r.images[i].both_ok() && wanted(r.images[i]) &&
-                std::find(order.begin(), order.end(), i) == order.end())
-                order.push_back(i);
-    };
-    take([](const ComparedImage& i) { return i.only_correct() >= 0; });
-    take([](const ComparedImage& i) { return !i.agree(); });
-    take([](const ComparedImage&) { return true; });
+    for (size_t round = 0; order.size() < limit; ++round) {
+        bool any = false;
+        for (const std::vector<size_t>& images : by_class)
+            if (round < images.size() && order.size() < limit) {
+                order.push_back(images[round]);
+                any = true;
+            }
+        if (!any) break;
+    }
     return order;
+}
+
+// "2026-11-27 14:05 UTC"
+std::string utc_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &utc);
+    return text;
 }
 
 std::string verdict(const ComparedImage& image, const ImagePrediction& p) {
@@ -96,6 +123,31 @@ void models_section(std::ostream& h, const CompareReport& r) {
          "each model's input size; latency is the median of the runs after warm-up.</p>\n</section>\n";
 }
 
+// Rows: true label; columns: predicted label; each cell shaded by its share of the row.
+void confusion_table(std::ostream& h, const std::string& name, const std::vector<std::string>& labels,
+                     const std::vector<std::vector<size_t>>& confusion) {
+    h << "<table class=\"confusion\">\n<caption>" << escape(name)
+      << ": rows true label, columns predicted label; shade: share of the row</caption>\n<tr><th>true \\ predicted</th>";
+    for (const std::string& label : labels) h << "<th class=\"predicted\"><span>" << escape(label) << "</span></th>";
+    h << "</tr>\n";
+    for (size_t i = 0; i < labels.size() && i < confusion.size(); ++i) {
+        size_t total = 0;
+        for (size_t n : confusion[i]) total += n;
+        h << "<tr><th class=\"class\">" << escape(labels[i]) << "</th>";
+        for (size_t j = 0; j < confusion[i].size(); ++j) {
+            const double share = total ? static_cast<double>(confusion[i][j]) / total : 0.0;
+            // white to green on the diagonal, white to red elsewhere
+            const int fade = static_cast<int>(255 - 175 * share);
+            const std::string colour = i == j ? "rgb(" + std::to_string(fade) + ",255," + std::to_string(fade) + ")"
+                                              : "rgb(255," + std::to_string(fade) + "," + std::to_string(fade) + ")";
+            h << "<td style=\"background:" << colour << "\">" << (confusion[i][j] ? std::to_string(confusion[i][j]) : "")
+              << "</td>";
+        }
+        h << "</tr>\n";
+    }
+    h << "</table>\n";
+}
+
 void accuracy_section(std::ostream& h, const CompareReport& r) {
     const ComparedModel &a = r.models[0], &b = r.models[1];
     h << "<section id=\"accuracy\"><h2>Predictions and accuracy</h2>\n";
@@ -125,18 +177,16 @@ void accuracy_section(std::ostream& h, const CompareReport& r) {
         h << "<tr><th class=\"class\">" << escape(labels[k]) << "</th><td>" << (va < 0 ? "-" : number(100 * va, 1) + "%")
           << "</td><td>" << (vb < 0 ? "-" : number(100 * vb, 1) + "%") << "</td></tr>\n";
     }
-    h << "</table>\n</section>\n<section id=\"confusion\"><h2>Confusion matrices</h2>\n<p class=\"charts\">";
+    h << "</table>\n</section>\n<section id=\"confusion\"><h2>Confusion matrices</h2>\n";
     for (const ComparedModel* m : {&a, &b}) {
         if (!m->report.evaluated) continue;
         if (m->model->labels().size() > 60) {
-            h << "<span class=\"note\">" << escape(m->name) << ": too many classes to draw (see --format json)</span> ";
+            h << "<p class=\"note\">" << escape(m->name) << ": too many classes to draw (see --format json)</p>\n";
             continue;
         }
-        h << img(draw_confusion_matrix(m->report.confusion, m->model->labels(), m->name + " confusion matrix"),
-                 m->name + " confusion matrix")
-          << " ";
+        confusion_table(h, m->name, m->model->labels(), m->report.confusion);
     }
-    h << "</p>\n</section>\n";
+    h << "</section>\n";
 
     const std::vector<size_t> single = r.single_model_correct();
     h << "<section id=\"single-model-correct\"><h2>Exactly one model right (" << single.size() << ")</h2>\n";
@@ -154,11 +204,15 @@ void accuracy_section(std::ostream& h, const CompareReport& r) {
 
 size_t gallery_section(std::ostream& h, const CompareReport& r, const DecodeLimits& limits, size_t max_pictures) {
     h << "<section id=\"explanations\"><h2>Where the models look</h2>\n"
-         "<p class=\"note\">Input as the first model sees it; then each model's map over it (red: most evidence): "
-         "attention rollout for a ViT, the class activation map of the predicted class for a CNN. "
-         "Images exactly one model gets right come first, then disagreements.</p>\n";
+         "<p class=\"note\">One image per class in turn (its true class; on unlabelled images the first model's "
+         "prediction); within a class, images exactly one model gets right first, then disagreements. First the input "
+         "as the first model sees it (after its preprocessing), then each model's map over its own input, normalised "
+         "per image (red: most evidence): attention rollout for a ViT, Grad-CAM of the predicted class on layer3 for "
+         "a ResNet.</p>\n";
     std::array<std::unique_ptr<Explainer>, 2> explainers;
+    std::array<std::unique_ptr<Classifier>, 2> loaders;  // the isolated loader, as for classifying
     for (int m = 0; m < 2; ++m) {
+        loaders[m] = std::make_unique<Classifier>(*r.models[m].model, limits);
         try {
             explainers[m] = std::make_unique<Explainer>(*r.models[m].model);
         } catch (const Error& e) {
@@ -168,21 +222,22 @@ size_t gallery_section(std::ostream& h, const CompareReport& r, const DecodeLimi
     size_t drawn = 0;
     for (size_t index : gallery_order(r, max_pictures)) {
         const ComparedImage& image = r.images[index];
-        // Anything that fails for one picture (the file changed since it was classified in the
-        // isolated loader, say) leaves that picture out, not the report.
+        // Anything that fails for one picture (the file changed since it was classified, say)
+        // leaves that picture out, not the report.
         std::ostringstream figure_html;
         try {
-            const cv::Mat decoded = decode_image(image.path, limits);
-            std::vector<cv::Mat> panels = {input_panel(decoded, *r.models[0].model, {"input", "as " + r.models[0].name + " sees it"},
-                                                       image.truth.empty() ? "" : "true: " + image.truth, kGallerySide)};
+            std::vector<cv::Mat> panels;
             for (int m = 0; m < 2; ++m) {
-                if (!explainers[m]) continue;
                 const Model& model = *r.models[m].model;
-                const Preprocessing& p = model.preprocessing();
-                std::vector<float> input(static_cast<size_t>(model.num_channels()) * p.output_height() * p.output_width());
-                preprocess_image(decoded, p, model.num_channels(), input.data());
+                std::vector<float> input(loaders[m]->input_size());
+                loaders[m]->load_image(image.path, input.data());
+                if (m == 0)
+                    panels.push_back(input_panel(input.data(), model, {"input", "as " + r.models[0].name + " sees it"},
+                                                 image.truth.empty() ? input_description(model) : "true: " + image.truth,
+                                                 kGallerySide));
+                if (!explainers[m]) continue;
                 const ExplainedImage e = explainers[m]->explain(input.data());
-                panels.push_back(explanation_panels(decoded, model, e, r.models[m].name, kGallerySide).front());
+                panels.push_back(explanation_panels(input.data(), model, e, r.models[m].name, kGallerySide).front());
             }
             std::string tag;
             if (image.only_correct() >= 0) tag = " <span class=\"tag\">only " + escape(r.models[image.only_correct()].name) + " right</span>";
@@ -210,7 +265,10 @@ figure { display: inline-block; margin: 0 1em 1.5em 0; }
 figcaption { font-size: 0.85em; }
 .ok { color: #1a7f37; } .bad { color: #c62828; }
 .tag { background: #fff3cd; padding: 0 4px; border-radius: 3px; }
-section.future { border: 2px dashed #bbb; padding: 0 1em; color: #666; }
+table.confusion td { text-align: center; min-width: 2.2em; padding: 3px 4px; }
+table.confusion caption { text-align: left; font-size: 0.9em; color: #444; padding: 4px 0; }
+th.predicted { vertical-align: bottom; padding: 4px 2px; }
+th.predicted span { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; font-weight: normal; }
 )";
 
 }  // namespace
@@ -222,17 +280,11 @@ size_t write_compare_html(const CompareReport& report, const std::string& path, 
       << escape(report.models[0].name) << " vs " << escape(report.models[1].name) << "</title>\n<style>" << kStyle
       << "</style></head>\n<body>\n<h1>" << escape(report.models[0].name) << " vs " << escape(report.models[1].name)
       << "</h1>\n<p>Input: <code>" << escape(report.input) << "</code>. Made by <code>vitc compare</code> " << VITC_VERSION
-      << ".</p>\n";
+      << " on " << utc_now() << ".</p>\n";
     accuracy_section(h, report);
     models_section(h, report);
     const size_t drawn = gallery_section(h, report, limits, max_pictures);
-    // Reserved: a future `vitc compare --study` fills this section (same id) with accuracy
-    // against training-set size for both models; nothing else in the page depends on it.
-    h << "<!-- BEGIN data-size-study (reserved for vitc compare --study) -->\n"
-         "<section id=\"data-size-study\" class=\"future\"><h2>Data-size study</h2>\n"
-         "<p>Not run. Reserved for a future <code>vitc compare --study</code>: both models trained on growing "
-         "fractions of the training set, test accuracy against the number of training images.</p>\n</section>\n"
-         "<!-- END data-size-study -->\n</body></html>\n";
+    h << "</body></html>\n";
     AtomicFile file(path);
     file.stream() << h.str();
     file.commit();
