@@ -48,6 +48,8 @@ int train_command(int argc, char** argv) {
         ("seed", "seed of the split, the initial weights and the shuffles", cxxopts::value<uint64_t>()->default_value("0"))
         ("attention", "auto, full (T x T probabilities kept) or tiled (flash: recomputed in backward)",
          cxxopts::value<std::string>()->default_value("auto"))
+        ("augment", "none, or a list of crop[=P] (pad P, crop back), flip, erase[=p] (random erasing)",
+         cxxopts::value<std::string>()->default_value("none"))
         ("resume", "continue from MODEL_DIR/checkpoint.vitc")
         ("t,threads", "threads (default: all cores; --resume matches bit for bit with the same count)",
          cxxopts::value<int>())
@@ -77,6 +79,7 @@ int train_command(int argc, char** argv) {
     o.limit = args["limit"].as<int64_t>();
     o.seed = args["seed"].as<uint64_t>();
     o.resume = args.count("resume") > 0;
+    o.augment = train::parse_augmentation(args["augment"].as<std::string>());
     const std::string attention = args["attention"].as<std::string>();
     if (attention == "full") o.attention = train::TrainAttention::Full;
     else if (attention == "tiled") o.attention = train::TrainAttention::Tiled;

@@ -69,14 +69,20 @@ TEST_CASE("train: interrupted and resumed gives the same final weights as an uni
     std::atomic<bool> stop{false};
     std::ostringstream log;
     const std::string whole = tmp.file("whole"), parts = tmp.file("parts");
-    REQUIRE(run_training(tiny_options(whole), stop, log) == 0);
+    // With every augmentation: its draws must not depend on where the run was interrupted.
+    auto options = [](const std::string& out) {
+        TrainOptions o = tiny_options(out);
+        o.augment = parse_augmentation("crop=1,flip,erase=0.5");
+        return o;
+    };
+    REQUIRE(run_training(options(whole), stop, log) == 0);
 
     // Stop in the middle of the second epoch (step 6 of 12), as Ctrl-C does, then resume.
-    REQUIRE(run_training(tiny_options(parts), stop, log, [&](int64_t step) { stop = step == 6; }) == 130);
+    REQUIRE(run_training(options(parts), stop, log, [&](int64_t step) { stop = step == 6; }) == 130);
     REQUIRE(fs::exists(checkpoint_file(parts)));
     CHECK(read_checkpoint(checkpoint_file(parts)).state.at("step") == 6);
     stop = false;
-    TrainOptions resume = tiny_options(parts);
+    TrainOptions resume = options(parts);
     resume.resume = true;
     REQUIRE(run_training(resume, stop, log) == 0);
 
@@ -91,7 +97,36 @@ TEST_CASE("train: interrupted and resumed gives the same final weights as an uni
     CHECK(log_without_timing(whole).size() == 3);
 
     // A second run into the same folder must not silently start over.
-    CHECK_THROWS_WITH(run_training(tiny_options(whole), stop, log), Catch::Contains("pass --resume"));
+    CHECK_THROWS_WITH(run_training(options(whole), stop, log), Catch::Contains("pass --resume"));
+}
+
+TEST_CASE("train: augmentation crops with black padding, flips, erases; parsing refuses unknown items", "[train]") {
+    // A 1x2x3 image: pixels 1..6. No normalisation (mean 0, std 1/255) keeps the pixel values.
+    const uint8_t image[6] = {1, 2, 3, 4, 5, 6};
+    const std::vector<float> mean = {0.0f}, stddev = {1.0f / 255.0f};
+    float out[6];
+    augment_and_normalise(image, 1, 2, 3, Augmentation{}, 1, mean, stddev, out);
+    CHECK(std::vector<float>(out, out + 6) == std::vector<float>{1, 2, 3, 4, 5, 6});
+    Augmentation flip;
+    flip.flip = true;
+    bool flipped = false, kept = false;
+    for (uint64_t seed = 0; seed < 16; ++seed) {
+        augment_and_normalise(image, 1, 2, 3, flip, seed, mean, stddev, out);
+        const std::vector<float> v(out, out + 6);
+        flipped |= v == std::vector<float>{3, 2, 1, 6, 5, 4};
+        kept |= v == std::vector<float>{1, 2, 3, 4, 5, 6};
+        CHECK((v == std::vector<float>{3, 2, 1, 6, 5, 4} || v == std::vector<float>{1, 2, 3, 4, 5, 6}));
+    }
+    CHECK((flipped && kept));
+    Augmentation crop;
+    crop.crop_padding = 1;
+    for (uint64_t seed = 0; seed < 16; ++seed) {  // every value is a pixel or the black padding
+        augment_and_normalise(image, 1, 2, 3, crop, seed, mean, stddev, out);
+        for (float v : out) CHECK((v >= 0 && v <= 6 && v == std::floor(v)));
+    }
+    CHECK(parse_augmentation("crop=2,flip,erase").describe() == "crop=2,flip,erase=0.25");
+    CHECK(parse_augmentation("none").describe() == "none");
+    CHECK_THROWS_WITH(parse_augmentation("rotate"), Catch::Contains("'rotate' is not one of"));
 }
 
 TEST_CASE("train: the model directory loads for inference and gives the training forward's logits", "[train]") {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <filesystem>
 #include <iomanip>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "errors.hpp"
 #include "runtime/threads.hpp"
 #include "tasks/atomic_file.hpp"
+#include "train/augment.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cross_entropy.hpp"
 #include "train/model_export.hpp"
@@ -66,17 +68,22 @@ void channel_statistics(const ImageDataset& d, const std::vector<uint32_t>& imag
     }
 }
 
-// images [n, C, H, W] = (pixel / 255 - mean[c]) / std[c], the same as vitc's preprocessing.
-void fill_batch(const ImageDataset& d, const uint32_t* indices, int n, const std::vector<float>& mean,
-                const std::vector<float>& stddev, float* images, int* labels) {
-    const size_t plane = static_cast<size_t>(d.height) * d.width;
+// A well-mixed 64-bit value from a few integers (splitmix64's finaliser), to seed one image's draw.
+uint64_t mix(uint64_t a, uint64_t b) {
+    uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// images [n, C, H, W] = (pixel / 255 - mean[c]) / std[c], the same as vitc's preprocessing, after
+// the augmentation (none for validation); image b of the batch draws from seed mix(draw, b).
+void fill_batch(const ImageDataset& d, const uint32_t* indices, int n, const Augmentation& augmentation,
+                uint64_t draw, const std::vector<float>& mean, const std::vector<float>& stddev, float* images,
+                int* labels) {
     for (int b = 0; b < n; ++b) {
-        const uint8_t* src = d.image(indices[b]);
-        float* dst = images + b * d.image_bytes();
-        for (int c = 0; c < d.channels; ++c) {
-            const float scale = 1.0f / (255.0f * stddev[c]), shift = mean[c] / stddev[c];
-            for (size_t k = 0; k < plane; ++k) dst[c * plane + k] = src[c * plane + k] * scale - shift;
-        }
+        augment_and_normalise(d.image(indices[b]), d.channels, d.height, d.width, augmentation, mix(draw, b), mean,
+                              stddev, images + b * d.image_bytes());
         labels[b] = d.labels[indices[b]];
     }
 }
@@ -183,7 +190,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         {"architecture", architecture_json(arch)}, {"seed", o.seed}, {"batch", batch}, {"epochs", o.epochs},
         {"lr", o.optimizer.lr}, {"weight_decay", o.optimizer.weight_decay}, {"clip", o.optimizer.clip_norm},
         {"optimizer", o.optimizer.kind == OptimizerKind::AdamW ? "adamw" : "sgd"},
-        {"warmup_steps", warmup_steps}, {"label_smoothing", o.label_smoothing}, {"train_images", train.size()},
+        {"warmup_steps", warmup_steps}, {"label_smoothing", o.label_smoothing}, {"augment", o.augment.describe()}, {"train_images", train.size()},
         {"val_images", val.size()}, {"mean", mean}, {"std", stddev}};
 
     int epoch = 0;
@@ -243,8 +250,14 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     ViTTrainSession session(arch, batch, o.attention);
     std::unique_ptr<ViTTrainSession> remainder;  // validation's last, smaller batch
     const int64_t K = arch.classes();
-    std::vector<float> images(static_cast<size_t>(batch) * data.image_bytes()), dlogits(batch * K);
-    std::vector<int> labels(batch);
+    // Two batch buffers: a worker thread prepares the next batch (augmentation, normalisation)
+    // while this one computes.
+    std::vector<float> images[2], dlogits(batch * K);
+    std::vector<int> labels[2];
+    for (int slot = 0; slot < 2; ++slot) {
+        images[slot].resize(static_cast<size_t>(batch) * data.image_bytes());
+        labels[slot].resize(batch);
+    }
     out << "training: " << train.size() << " images (" << steps_per_epoch << " steps of " << batch
         << " per epoch), validating on " << val.size() << "; " << layout.count() << " parameters, "
         << runtime::max_threads() << " threads\n";
@@ -255,11 +268,20 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         std::shuffle(shuffled.begin(), shuffled.end(), epoch_generator);
         const auto epoch_start = Clock::now();
         float lr = scheduled_learning_rate(o.optimizer.lr, std::max<int64_t>(step - 1, 0), warmup_steps, total_steps);
+        auto prepare = [&](int64_t b) {
+            const int slot = static_cast<int>(b % 2);
+            fill_batch(data, shuffled.data() + b * batch, batch, o.augment, mix(o.seed, epoch * steps_per_epoch + b),
+                       mean, stddev, images[slot].data(), labels[slot].data());
+        };
+        std::future<void> next;
+        if (batch_in_epoch < steps_per_epoch) next = std::async(std::launch::async, prepare, batch_in_epoch);
         for (; batch_in_epoch < steps_per_epoch; ++batch_in_epoch) {
-            fill_batch(data, shuffled.data() + batch_in_epoch * batch, batch, mean, stddev, images.data(),
-                       labels.data());
-            const float* logits = session.forward(p, images.data());
-            const LossResult r = cross_entropy(logits, labels.data(), batch, K, o.label_smoothing, dlogits.data());
+            next.get();
+            if (batch_in_epoch + 1 < steps_per_epoch) next = std::async(std::launch::async, prepare, batch_in_epoch + 1);
+            const int slot = static_cast<int>(batch_in_epoch % 2);
+            const float* logits = session.forward(p, images[slot].data());
+            const LossResult r =
+                cross_entropy(logits, labels[slot].data(), batch, K, o.label_smoothing, dlogits.data());
             if (!std::isfinite(r.loss)) {
                 std::ostringstream m;
                 m << "step " << step + 1 << " (epoch " << epoch + 1 << ", batch " << batch_in_epoch + 1
@@ -308,8 +330,8 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
                 if (!remainder || remainder->batch() != n) remainder = std::make_unique<ViTTrainSession>(arch, n, o.attention);
                 s = remainder.get();
             }
-            fill_batch(data, val.data() + start, n, mean, stddev, images.data(), labels.data());
-            const LossResult r = cross_entropy(s->forward(p, images.data()), labels.data(), n, K, 0.0f, nullptr);
+            fill_batch(data, val.data() + start, n, Augmentation{}, 0, mean, stddev, images[0].data(), labels[0].data());
+            const LossResult r = cross_entropy(s->forward(p, images[0].data()), labels[0].data(), n, K, 0.0f, nullptr);
             val_loss += r.loss * n;
             val_correct += r.correct;
         }

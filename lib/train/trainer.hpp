@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "train/augment.hpp"
 #include "train/dataset.hpp"
 #include "train/optimizer.hpp"
 #include "train/vit_train.hpp"
@@ -32,6 +33,7 @@ struct TrainOptions {
     bool resume = false;
     bool progress = false;       // a live step line (for a terminal); epoch lines either way
     TrainAttention attention = TrainAttention::Auto;
+    Augmentation augment;        // none by default
 };
 
 // Presets for --arch, keyed by name: "vit" is the bundled Fashion-MNIST ViT's shape (hidden 64,
