@@ -18,7 +18,6 @@ namespace {
 
 // ---- element conversions -------------------------------------------------------------------
 
-inline float widen(float x) { return x; }
 inline float widen(bfloat16 x) {
     const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
     float f;
