@@ -260,7 +260,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     }
     out << "training: " << train.size() << " images (" << steps_per_epoch << " steps of " << batch
         << " per epoch), validating on " << val.size() << "; " << layout.count() << " parameters, "
-        << runtime::max_threads() << " threads\n";
+        << runtime::max_threads() << " threads" << std::endl;
 
     for (; epoch < o.epochs; ++epoch) {
         std::mt19937_64 epoch_generator = rng_from(epoch_rng);
@@ -349,7 +349,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
             out << "  val loss " << std::setprecision(4) << val_loss / val.size() << " acc " << std::setprecision(1)
                 << 100.0 * val_accuracy << "%";
         out << "  lr " << std::scientific << std::setprecision(2) << lr << std::fixed << "  " << std::setprecision(0)
-            << seen / epoch_seconds << " img/s  " << std::setprecision(1) << epoch_seconds << " s\n";
+            << seen / epoch_seconds << " img/s  " << std::setprecision(1) << epoch_seconds << " s" << std::endl;
 
         // The best epoch: the highest validation accuracy, ties going to the lower validation loss.
         const double val_mean_loss = validated ? val_loss / val.size() : 0.0;
