@@ -23,50 +23,48 @@ std::pair<int64_t, int64_t> valid_range(int64_t out_size, int64_t in_size, const
     return {first, last};
 }
 
-// out = conv(x) + bias; x [in, H, W] -> [out, H', W'].
-FeatureMap convolution(const PlainConv& c, const FeatureMap& x) {
-    FeatureMap y{c.out, (x.height + 2 * c.padding - c.kernel) / c.stride + 1, (x.width + 2 * c.padding - c.kernel) / c.stride + 1, {}};
-    const int64_t H = x.height, W = x.width, OH = y.height, OW = y.width, K = c.kernel, S = c.stride, P = c.padding;
-    y.values.assign(c.out * OH * OW, 0.0f);
-    for (int64_t o = 0; o < c.out; ++o) {
-        float* out = y.values.data() + o * OH * OW;
-        std::fill(out, out + OH * OW, c.bias[o]);
+// Visits every tap of a convolution from an H x W input to an OH x OW output: for each weight
+// w[o, i, ky, kx] and output row oy, tap(w, in, out, x0, x1) where output element out + ox
+// (ox in [x0, x1)) reads input element in + ox * stride (offsets into [C, H, W] buffers).
+template <class Tap>
+void for_each_tap(const PlainConv& c, int64_t H, int64_t W, int64_t OH, int64_t OW, Tap tap) {
+    const int64_t K = c.kernel, S = c.stride, P = c.padding;
+    for (int64_t o = 0; o < c.out; ++o)
         for (int64_t i = 0; i < c.in; ++i)
             for (int64_t ky = 0; ky < K; ++ky)
                 for (int64_t kx = 0; kx < K; ++kx) {
                     const float w = c.weight[((o * c.in + i) * K + ky) * K + kx];
                     const auto [x0, x1] = valid_range(OW, W, c, kx);
                     const auto [y0, y1] = valid_range(OH, H, c, ky);
-                    for (int64_t oy = y0; oy < y1; ++oy) {
-                        const float* row = x.values.data() + (i * H + oy * S + ky - P) * W + kx - P;
-                        float* dst = out + oy * OW;
-                        for (int64_t ox = x0; ox < x1; ++ox) dst[ox] += w * row[ox * S];
-                    }
+                    for (int64_t oy = y0; oy < y1; ++oy)
+                        tap(w, (i * H + oy * S + ky - P) * W + kx - P, (o * OH + oy) * OW, x0, x1);
                 }
-    }
+}
+
+// y = conv(x) + bias; x [in, H, W] -> y [out, OH, OW].
+FeatureMap convolution(const PlainConv& c, const FeatureMap& x) {
+    FeatureMap y{c.out, (x.height + 2 * c.padding - c.kernel) / c.stride + 1, (x.width + 2 * c.padding - c.kernel) / c.stride + 1, {}};
+    const int64_t cells = y.height * y.width, S = c.stride;
+    y.values.resize(c.out * cells);
+    for (int64_t o = 0; o < c.out; ++o) std::fill(y.values.begin() + o * cells, y.values.begin() + (o + 1) * cells, c.bias[o]);
+    const float* in = x.values.data();
+    float* out = y.values.data();
+    for_each_tap(c, x.height, x.width, y.height, y.width, [&](float w, int64_t i, int64_t o, int64_t x0, int64_t x1) {
+        for (int64_t ox = x0; ox < x1; ++ox) out[o + ox] += w * in[i + ox * S];
+    });
     return y;
 }
 
 // The gradient of conv's input from its output's: dx[i, iy, ix] += w[o, i, ky, kx] dy[o, oy, ox]
-// (the bias has no part in it). dy [out, H', W'] -> [in, height, width].
+// (the bias has no part in it). dy [out, OH, OW] -> dx [in, height, width].
 FeatureMap convolution_backward(const PlainConv& c, const FeatureMap& dy, int64_t height, int64_t width) {
     FeatureMap dx{c.in, height, width, std::vector<float>(c.in * height * width, 0.0f)};
-    const int64_t OH = dy.height, OW = dy.width, K = c.kernel, S = c.stride, P = c.padding;
-    for (int64_t o = 0; o < c.out; ++o) {
-        const float* grad = dy.values.data() + o * OH * OW;
-        for (int64_t i = 0; i < c.in; ++i)
-            for (int64_t ky = 0; ky < K; ++ky)
-                for (int64_t kx = 0; kx < K; ++kx) {
-                    const float w = c.weight[((o * c.in + i) * K + ky) * K + kx];
-                    const auto [x0, x1] = valid_range(OW, width, c, kx);
-                    const auto [y0, y1] = valid_range(OH, height, c, ky);
-                    for (int64_t oy = y0; oy < y1; ++oy) {
-                        float* row = dx.values.data() + (i * height + oy * S + ky - P) * width + kx - P;
-                        const float* src = grad + oy * OW;
-                        for (int64_t ox = x0; ox < x1; ++ox) row[ox * S] += w * src[ox];
-                    }
-                }
-    }
+    const int64_t S = c.stride;
+    const float* grad = dy.values.data();
+    float* out = dx.values.data();
+    for_each_tap(c, height, width, dy.height, dy.width, [&](float w, int64_t i, int64_t o, int64_t x0, int64_t x1) {
+        for (int64_t ox = x0; ox < x1; ++ox) out[i + ox * S] += w * grad[o + ox];
+    });
     return dx;
 }
 
