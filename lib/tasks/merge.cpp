@@ -56,35 +56,71 @@ int label_index(const std::map<std::string, int>& index_of, const std::string& n
     return it->second;
 }
 
-// CSV columns: file,status,label,index,prob,[labelK,probK for K=2..top],true_label,correct,error
-ShardRow csv_row(const CsvRecord& record, size_t columns, const std::map<std::string, int>& index_of,
+// Where the columns a merge needs are, found by name in the header, so that columns added to
+// the output later (a label index per rank, say) do not move them: file, status, the top-1
+// index, and for rank K >= 2 indexK, or else labelK (a name).
+struct CsvColumns {
+    size_t count = 0, file = 0, status = 0;
+    std::vector<std::pair<size_t, bool>> ranked;  // per rank: column, and whether it holds a name
+
+    CsvColumns(const std::vector<std::string>& header, const std::string& path) : count(header.size()) {
+        auto find = [&](const std::string& name) {
+            const auto it = std::find(header.begin(), header.end(), name);
+            return it == header.end() ? header.size() : static_cast<size_t>(it - header.begin());
+        };
+        file = find("file"), status = find("status");
+        const size_t index = find("index");
+        if (file != 0 || status == count || index == count)
+            throw Error(path + ": the header has no file, status and index columns; not a vitc batch output");
+        ranked.push_back({index, false});
+        for (int k = 2;; ++k) {
+            const size_t by_index = find("index" + std::to_string(k)), by_name = find("label" + std::to_string(k));
+            if (by_index < count) ranked.push_back({by_index, false});
+            else if (by_name < count) ranked.push_back({by_name, true});
+            else break;
+        }
+    }
+};
+
+ShardRow csv_row(const CsvRecord& record, const CsvColumns& columns, const std::map<std::string, int>& index_of,
                  const std::string& path) {
     const auto& f = record.fields;
-    if (f.size() != columns)
-        throw Error(path + ": a row has " + std::to_string(f.size()) + " fields, the header " + std::to_string(columns));
-    ShardRow row{f[0], record.text, f[1] == "ok", {}};
+    if (f.size() != columns.count)
+        throw Error(path + ": a row has " + std::to_string(f.size()) + " fields, the header " +
+                    std::to_string(columns.count));
+    ShardRow row{f[columns.file], record.text, f[columns.status] == "ok", {}};
     if (!row.ok) return row;
-    try {
-        row.top.push_back(std::stoi(f[3]));
-    } catch (const std::exception&) {
-        throw Error(path + ": row '" + f[0] + "' has no label index");
+    for (const auto& [column, is_name] : columns.ranked) {
+        const std::string& value = f[column];
+        if (value.empty()) break;  // fewer labels than columns (a model with few classes)
+        if (is_name) {
+            row.top.push_back(label_index(index_of, value, path));
+            continue;
+        }
+        try {
+            size_t used = 0;
+            row.top.push_back(std::stoi(value, &used));
+            if (used != value.size()) throw std::invalid_argument(value);
+        } catch (const std::exception&) {
+            throw Error(path + ": row '" + row.file + "' has '" + value + "' for a label index");
+        }
     }
-    for (size_t c = 5; c + 3 < columns; c += 2)
-        if (!f[c].empty()) row.top.push_back(label_index(index_of, f[c], path));
+    if (row.top.empty()) throw Error(path + ": row '" + row.file + "' is ok but holds no label");
     return row;
 }
 
-ShardRow json_row(const std::string& line, const std::string& path) {
-    const nlohmann::json j = nlohmann::json::parse(line);  // read_existing_output has parsed it already
-    ShardRow row{j["file"].get<std::string>(), line + "\n", j.value("status", "") == "ok", {}};
-    if (row.ok && j.contains("top") && j["top"].is_array())
-        for (const auto& ranked : j["top"]) {
-            if (!ranked.contains("index") || !ranked["index"].is_number_integer())
-                throw Error(path + ": row '" + row.file + "' has a label without an index");
-            row.top.push_back(ranked["index"].get<int>());
-        }
+ShardRow json_row(const std::string& line, const std::string& path) try {
+    const nlohmann::json j = nlohmann::json::parse(line);  // read_existing_output has checked it is an object
+    // A file name that is not UTF-8 is in "file" with replacement characters, its bytes in "file_bytes".
+    const std::string file = j.contains("file_bytes") ? from_hex(j.at("file_bytes").get<std::string>())
+                                                      : j.at("file").get<std::string>();
+    ShardRow row{file, line + "\n", j.value("status", "") == "ok", {}};
+    if (row.ok)
+        for (const auto& ranked : j.at("top")) row.top.push_back(ranked.at("index").get<int>());
     if (row.ok && row.top.empty()) throw Error(path + ": row '" + row.file + "' is ok but holds no label");
     return row;
+} catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": a row is not as vitc batch writes it (" + e.what() + ")");
 }
 
 }  // namespace
@@ -117,8 +153,7 @@ ShardOutput read_shard_output(const std::string& path, const std::vector<std::st
     std::ifstream in(path, std::ios::binary);
     std::getline(in, shard.header);
     shard.header += "\n";
-    const size_t columns = split_csv(shard.header).at(0).fields.size();
-    if (columns < 8 || columns % 2) throw Error(path + ": the header has " + std::to_string(columns) + " columns; not a vitc batch output");
+    const CsvColumns columns(split_csv(shard.header).at(0).fields, path);
     std::map<std::string, int> index_of;
     for (size_t i = labels.size(); i-- > 0;) index_of[labels[i]] = static_cast<int>(i);  // first index wins
     for (const CsvRecord& record : split_csv(existing.rows)) shard.rows.push_back(csv_row(record, columns, index_of, path));
