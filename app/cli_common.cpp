@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "errors.hpp"
+#include "io/read_file.hpp"
 #include "runtime/attention_kernel.hpp"
 #include "runtime/threads.hpp"
 
@@ -24,6 +25,9 @@ void add_model_options(cxxopts::Options& options) {
         ("p,precision", "matmul precision: f32; bf16 (f32 accumulation, LayerNorm and softmax statistics); int8 (weights\n      per output channel, inputs per tensor at run time; ViT only)",
          cxxopts::value<std::string>()->default_value("f32"));
     add_attention_option(options);
+    options.add_options("Model")
+        ("labels", "file with one label per line, replacing the model's own (as many as it has classes)",
+         cxxopts::value<std::string>());
 }
 
 void add_attention_option(cxxopts::Options& options) {
@@ -71,7 +75,16 @@ void set_threads_from(const cxxopts::ParseResult& args) {
 std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args) {
     set_threads_from(args);
     set_attention_from(args);
-    return load_model(args["model"].as<std::string>(), parse_precision(args["precision"].as<std::string>()));
+    auto model = load_model(args["model"].as<std::string>(), parse_precision(args["precision"].as<std::string>()));
+    if (args.count("labels")) {
+        const std::string file = args["labels"].as<std::string>();
+        std::vector<std::string> labels = read_labels_file(file);
+        if (labels.size() != model->labels().size())
+            throw Error(file + ": " + std::to_string(labels.size()) + " labels, but the model has " +
+                        std::to_string(model->labels().size()) + " classes");
+        model->set_labels(std::move(labels));
+    }
+    return model;
 }
 
 bool is_inside(const std::string& path, const std::string& folder) {
@@ -80,6 +93,29 @@ bool is_inside(const std::string& path, const std::string& folder) {
     const fs::path p = fs::weakly_canonical(fs::absolute(path), ec), f = fs::weakly_canonical(fs::absolute(folder), ec);
     const auto [fi, pi] = std::mismatch(f.begin(), f.end(), p.begin(), p.end());
     return fi == f.end();
+}
+
+std::vector<std::string> read_labels_file(const std::string& path) {
+    std::string text;
+    try {
+        text = read_regular_file(path, 64 << 20, "labels file");
+    } catch (const FileError& e) {
+        throw Error(e.what());
+    }
+    std::vector<std::string> labels;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string label = text.substr(start, end - start);
+        if (!label.empty() && label.back() == '\r') label.pop_back();
+        if (label.empty() || label.find('\0') != std::string::npos)
+            throw Error(path + ": line " + std::to_string(labels.size() + 1) + " is empty or holds a NUL; one label per line");
+        labels.push_back(std::move(label));
+        start = end + 1;
+    }
+    if (labels.empty()) throw Error(path + ": no labels (one per line)");
+    return labels;
 }
 
 cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv) {

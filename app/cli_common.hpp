@@ -3,6 +3,7 @@
 #include <cxxopts.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "image/decode.hpp"
 #include "models/model.hpp"
@@ -31,6 +32,9 @@ DecodeLimits decode_limits_from(const cxxopts::ParseResult& args);
 // True when `path` is `folder` or lies below it (symbolic links resolved): vitc never writes
 // into an input folder.
 bool is_inside(const std::string& path, const std::string& folder);
+
+// Labels, one per line (a trailing newline and CRs are dropped; an empty line is an error).
+std::vector<std::string> read_labels_file(const std::string& path);
 
 // Parses argv, printing --help and exiting with 0 when asked.
 cxxopts::ParseResult parse_or_help(cxxopts::Options& options, int argc, char** argv);

@@ -10,5 +10,6 @@ int explain_command(int argc, char** argv);
 int compare_command(int argc, char** argv);
 int train_command(int argc, char** argv);
 int merge_command(int argc, char** argv);
+int convert_command(int argc, char** argv);
 
 }  // namespace vitc::cli

@@ -26,6 +26,7 @@ commands:
   explain IMAGE       heat map of where the evidence lies (attention rollout, class activation map)
   compare IMAGE|DIR   a ViT and a CNN side by side: predictions, accuracy, speed, HTML report
   train DATA          train a ViT on a labelled folder or Fashion-MNIST; writes a model directory
+  convert CKPT.pth    a torchvision checkpoint to a model directory (no Python needed)
 
   vitc <command> --help   options of a command
   vitc --version          version
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
         if (command == "compare") return vitc::cli::compare_command(argc - 1, argv + 1);
         if (command == "train") return vitc::cli::train_command(argc - 1, argv + 1);
         if (command == "merge") return vitc::cli::merge_command(argc - 1, argv + 1);
+        if (command == "convert") return vitc::cli::convert_command(argc - 1, argv + 1);
         std::cerr << "vitc: unknown command '" << vitc::printable(command) << "'; run 'vitc --help'\n";
         return vitc::cli::kExitUsage;
     } catch (const cxxopts::exceptions::exception& e) {

@@ -32,7 +32,7 @@ std::unique_ptr<Model> load_model(const std::string& directory, Precision precis
                                            config_json["model_type"].is_string()
                                        ? config_json["model_type"].get<std::string>()
                                        : "vit";
-    if (model_type == "resnet") return load_resnet_model(directory, config_json, config_file, precision);
+    if (is_resnet_config(config_json)) return load_resnet_model(directory, config_json, config_file, precision);
     if (model_type != "vit")
         throw ModelError(config_file, "model_type '" + model_type + "' is not supported (vit, resnet)");
 

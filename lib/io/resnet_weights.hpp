@@ -10,7 +10,14 @@
 //
 // Every shape is checked against the config; a tensor the config does not account for is an
 // error (BatchNorm's num_batches_tracked excepted), so a wrong block kind or depth cannot load.
+//
+// Three config.json dialects are read (see parse_resnet_config): vitc's own fields; a timm hub
+// config ("architecture": "resnet50", sizes inferred from the tensor shapes; timm's ResNet names
+// are torchvision's); and a Hugging Face ResNetConfig ("model_type": "resnet", "depths",
+// "hidden_sizes", "layer_type") whose weights carry transformers' names. kNamings in
+// resnet_weights.cpp is the one table from torchvision's names to Hugging Face's.
 #include <array>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -22,6 +29,8 @@
 namespace vitc {
 
 enum class ResNetBlock { Basic, Bottleneck };
+// Tensor names: torchvision's (also timm's and vitc's) or transformers' ResNetForImageClassification.
+enum class ResNetNaming { Torchvision, HuggingFace };
 enum class ResNetStem {
     ImageNet,  // conv 7x7 stride 2 pad 3, BN, ReLU, maxpool 3x3 stride 2 pad 1
     Small,     // conv 3x3 stride 1 pad 1, BN, ReLU (CIFAR-style; for small images)
@@ -36,6 +45,10 @@ struct ResNetConfig {
     int image_height = 0;  // the input size preprocessing resizes to; the network takes any size
     int image_width = 0;
     std::vector<std::string> labels;
+    ResNetNaming naming = ResNetNaming::Torchvision;
+    std::string architecture;      // timm's "architecture" or Hugging Face's architectures[0]
+    std::string dialect = "vitc";  // the config.json dialect: "vitc", "timm" or "huggingface"
+    bool infer_shape = false;      // timm: block, layers, widths, stem come from the tensor shapes
 
     int expansion() const { return block == ResNetBlock::Bottleneck ? 4 : 1; }
     int features() const { return widths[3] * expansion(); }  // channels of the last feature map
@@ -80,15 +93,32 @@ struct ResNetSpec {
     ConvSpec stem;
     std::vector<ResNetBlockSpec> blocks;  // all stages, in order
 };
-ResNetSpec resnet_spec(const ResNetConfig& config);
+ResNetSpec resnet_spec(const ResNetConfig& config);  // names in config.naming
+
+// The names of the stem convolution's weight and the classifier's, in a naming.
+std::string resnet_stem_weight_name(ResNetNaming naming);
+std::string resnet_fc_name(ResNetNaming naming);  // "fc" or "classifier.1"; add ".weight"/".bias"
+
+// Block kind, depths, widths, stem and channels from tensor shapes (name -> shape) under
+// torchvision's names; `file` names the source in errors. Labels and image size are left alone.
+void infer_resnet_shape(const std::map<std::string, std::vector<int64_t>>& shapes, ResNetConfig& config,
+                        const std::string& file);
+
+// torchvision's and timm's standard ResNets by name ("resnet18" ... "resnet152"): false when unknown.
+bool standard_resnet_layout(const std::string& name, ResNetBlock* block, std::array<int, 4>* layers);
+
+// True when config.json describes a ResNet in any dialect (model_type "resnet", or a timm
+// "architecture" naming a ResNet).
+bool is_resnet_config(const nlohmann::json& config);
 
 // Trainable values as PyTorch counts them (BatchNorm running statistics excluded).
 int64_t count_parameters(const ResNetWeights& weights);
 
-// Reads config.json of a ResNet directory; `file` names it in errors.
+// Reads config.json of a ResNet directory in any dialect; `file` names it in errors.
 ResNetConfig parse_resnet_config(const nlohmann::json& config, const std::string& file);
 
-// Reads and checks every tensor; fills in num_channels when the config leaves it out.
+// Reads and checks every tensor; fills in num_channels when the config leaves it out, and the
+// whole shape when config.infer_shape is set (checked against a standard architecture's name).
 ResNetWeights load_resnet_weights(const SafetensorsFile& file, ResNetConfig& config);
 
 // The fields preprocessing needs, in the ViTConfig that parse_preprocessor_config reads them from.
@@ -98,5 +128,12 @@ ViTConfig preprocessing_fields(const ResNetConfig& config);
 // torchvision's ImageNet statistics (mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225), which
 // torchvision's ResNet checkpoints expect. A gray model gets their channel averages (0.449, 0.226).
 Preprocessing default_resnet_preprocessing(const ResNetConfig& config);
+
+// A ResNet directory's preprocessing: preprocessor_config.json when `preprocessor_file` is not
+// empty (with the crop_pct of Hugging Face's ConvNext/ResNet image processor: resize the shorter
+// side to size / crop_pct, centre-crop size), else a timm config's pretrained_cfg, else the
+// default above. A config that gave no image_size takes the preprocessing's output size.
+Preprocessing resnet_preprocessing(ResNetConfig& config, const nlohmann::json& config_json,
+                                   const std::string& config_file, const std::string& preprocessor_file);
 
 }  // namespace vitc

@@ -38,6 +38,8 @@ constexpr DTypeEntry kDTypes[] = {
     {"BOOL", DType::BOOL, 1},
 };
 
+}  // namespace
+
 float half_to_float(uint16_t h) {
     const uint32_t sign = (h & 0x8000u) << 16;
     uint32_t exponent = (h >> 10) & 0x1f;
@@ -68,6 +70,8 @@ float bf16_to_float(uint16_t b) {
     std::memcpy(&f, &bits, sizeof f);
     return f;
 }
+
+namespace {
 
 // a * b, or false when it does not fit in size_t.
 bool checked_mul(size_t a, size_t b, size_t* out) {

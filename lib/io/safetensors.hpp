@@ -15,6 +15,9 @@ enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 const char* dtype_name(DType dtype);
 size_t dtype_size(DType dtype);
+// IEEE half and bfloat16 bit patterns to float (also used by the PyTorch checkpoint reader).
+float half_to_float(uint16_t h);
+float bf16_to_float(uint16_t b);
 
 struct TensorInfo {
     std::string name;

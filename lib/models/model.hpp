@@ -35,6 +35,8 @@ class Model {
 public:
     virtual ~Model() = default;
     virtual const std::vector<std::string>& labels() const = 0;
+    // Replaces the labels (--labels FILE), as many as before; before the model is shared.
+    virtual void set_labels(std::vector<std::string> labels) = 0;
     virtual const Preprocessing& preprocessing() const = 0;
     virtual int num_channels() const = 0;
     virtual ModelSummary summary() const = 0;

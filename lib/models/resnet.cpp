@@ -364,7 +364,7 @@ ModelSummary ResNetModel::summary() const {
     const ResNetConfig& c = config_;
     ModelSummary s;
     s.family = "resnet";
-    s.weight_scheme = "torchvision";
+    s.weight_scheme = c.naming == ResNetNaming::HuggingFace ? "huggingface" : c.dialect == "timm" ? "timm" : "torchvision";
     s.precision = precision_name(precision_);
     s.parameters = parameter_count_;
     const auto list = [](const std::array<int, 4>& v) {
@@ -407,9 +407,7 @@ std::unique_ptr<Model> load_resnet_model(const std::string& directory, const nlo
     std::error_code ec;
     const bool has_preprocessor = fs::exists(preprocessor_file, ec);
     Preprocessing preprocessing =
-        has_preprocessor ? parse_preprocessor_config(read_json_file(preprocessor_file), preprocessor_file,
-                                                     preprocessing_fields(config))
-                         : default_resnet_preprocessing(config);
+        resnet_preprocessing(config, config_json, config_file, has_preprocessor ? preprocessor_file : "");
     const std::string& size_file = has_preprocessor ? preprocessor_file : config_file;
     constexpr int kMaxSide = 8192;  // as for ViTs: a crafted config must not allocate without bound
     if (preprocessing.output_height() > kMaxSide || preprocessing.output_width() > kMaxSide)

@@ -10,17 +10,6 @@ namespace vitc {
 
 namespace {
 
-struct Shape {
-    const char* name;
-    ResNetBlock block;
-    std::array<int, 4> layers;
-};
-constexpr Shape kShapes[] = {
-    {"resnet18", ResNetBlock::Basic, {2, 2, 2, 2}},
-    {"resnet34", ResNetBlock::Basic, {3, 4, 6, 3}},
-    {"resnet50", ResNetBlock::Bottleneck, {3, 4, 6, 3}},
-};
-
 // He-normal convolution weights, identity BatchNorm (as torchvision initialises them).
 ConvBatchNormWeights random_conv(const ConvSpec& spec, std::mt19937& rng) {
     ConvBatchNormWeights c;
@@ -38,14 +27,10 @@ ConvBatchNormWeights random_conv(const ConvSpec& spec, std::mt19937& rng) {
 }  // namespace
 
 std::unique_ptr<ResNetModel> make_standard_resnet(const std::string& arch, Precision precision, int image_size) {
-    const Shape* shape = nullptr;
-    for (const auto& s : kShapes)
-        if (arch == s.name) shape = &s;
-    if (!shape) throw Error("unknown --arch '" + arch + "' (resnet18, resnet34, resnet50)");
-    if (image_size < 32 || image_size > 1024) throw Error("--image-size for a ResNet must be in [32, 1024]");
     ResNetConfig c;
-    c.block = shape->block;
-    c.layers = shape->layers;
+    if (!standard_resnet_layout(arch, &c.block, &c.layers))  // the table in io/resnet_weights.cpp
+        throw Error("unknown --arch '" + arch + "' (resnet18, resnet26, resnet34, resnet50, resnet101, resnet152)");
+    if (image_size < 32 || image_size > 1024) throw Error("--image-size for a ResNet must be in [32, 1024]");
     c.widths = {64, 128, 256, 512};
     c.stem = ResNetStem::ImageNet;
     c.num_channels = 3;

@@ -1,5 +1,6 @@
 #include "models/standard_vits.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include "errors.hpp"
@@ -14,10 +15,25 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {
     {"vit-ti16", 192, 12, 3, 16}, {"vit-s16", 384, 12, 6, 16}, {"vit-b16", 768, 12, 12, 16},
-    {"vit-b32", 768, 12, 12, 32}, {"vit-l16", 1024, 24, 16, 16},
+    {"vit-b32", 768, 12, 12, 32}, {"vit-l16", 1024, 24, 16, 16}, {"vit-l32", 1024, 24, 16, 32},
+    {"vit-h14", 1280, 32, 16, 14},
 };
 
 }  // namespace
+
+bool standard_vit_shape(const std::string& arch, StandardViTShape* out) {
+    std::string name = arch;  // torchvision's "vit_b_16" -> "vit-b16"
+    if (name.rfind("vit_", 0) == 0) {
+        name[3] = '-';
+        name.erase(std::remove(name.begin(), name.end(), '_'), name.end());
+    }
+    for (const auto& s : kShapes)
+        if (name == s.name) {
+            *out = {s.hidden, s.layers, s.heads, s.patch};
+            return true;
+        }
+    return false;
+}
 
 Tensor random_tensor(std::vector<int64_t> shape, std::mt19937& rng, float std_dev, float mean) {
     Tensor t{std::move(shape), {}};
@@ -32,7 +48,7 @@ std::unique_ptr<ViTModel> make_standard_vit(const std::string& arch, Precision p
     const Shape* shape = nullptr;
     for (const auto& s : kShapes)
         if (arch == s.name) shape = &s;
-    if (!shape) throw Error("unknown --arch '" + arch + "' (vit-ti16, vit-s16, vit-b16, vit-b32, vit-l16)");
+    if (!shape) throw Error("unknown --arch '" + arch + "' (vit-ti16, vit-s16, vit-b16, vit-b32, vit-l16, vit-l32, vit-h14)");
     ViTConfig c;
     c.hidden_size = shape->hidden;
     c.num_layers = shape->layers;

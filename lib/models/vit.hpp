@@ -37,6 +37,7 @@ public:
     const ViTConfig& config() const { return config_; }
     Precision precision() const { return precision_; }
     const std::vector<std::string>& labels() const override { return config_.labels; }
+    void set_labels(std::vector<std::string> labels) override { config_.labels = std::move(labels); }
     const Preprocessing& preprocessing() const override { return preprocessing_; }
     int num_channels() const override { return config_.num_channels; }
     ModelSummary summary() const override;
