@@ -48,7 +48,9 @@ void add_image_options(cxxopts::Options& options) {
          cxxopts::value<int64_t>()->default_value(std::to_string(DecodeLimits().max_pixels)))
         ("decode-timeout", "seconds one image may take to decode and preprocess; images are decoded in a\n"
          "      child process, stopped after this long and limited to 1 GiB of memory",
-         cxxopts::value<double>()->default_value("20"));
+         cxxopts::value<double>()->default_value("20"))
+        ("strict-input", "refuse images the model's preprocessing would convert (colour to grey, grey to colour,\n"
+         "      alpha dropped, aspect ratio changed, upscaled) instead of answering about the converted image");
 }
 
 DecodeLimits decode_limits_from(const cxxopts::ParseResult& args) {
@@ -59,6 +61,7 @@ DecodeLimits decode_limits_from(const cxxopts::ParseResult& args) {
     if (!(limits.timeout_seconds > 0 && limits.timeout_seconds <= 24 * 3600))
         throw Error("--decode-timeout must be a number of seconds in (0, 86400]");
     limits.worker_executable = "/proc/self/exe";  // this program, started as the image loader
+    limits.strict_input = args.count("strict-input") > 0;
     return limits;
 }
 

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -25,22 +27,50 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A bar on a terminal, a line every 10% otherwise.
+std::string clock_time(double seconds) {  // 75 -> "1:15", 3725 -> "1:02:05"
+    const long t = static_cast<long>(seconds + 0.5);
+    char text[32];
+    if (t >= 3600) std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else std::snprintf(text, sizeof text, "%ld:%02ld", t / 60, t % 60);
+    return text;
+}
+
+// A bar on a terminal, a line every 10% otherwise; both with the elapsed time and an estimate of
+// the time left.
 void show_progress(size_t done, size_t total, double seconds) {
     const double rate = seconds > 0 ? done / seconds : 0;
+    const std::string eta = rate > 0 ? clock_time((total - done) / rate) : "?";
     if (isatty(STDERR_FILENO)) {
         const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
         std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total
-                  << "  " << std::fixed << std::setprecision(0) << rate << " images/s" << std::flush;
+                  << "  " << std::fixed << std::setprecision(0) << rate << " images/s, " << clock_time(seconds)
+                  << " elapsed, " << eta << " left  " << std::flush;
         if (done == total) std::cerr << "\n";
         return;
     }
     static size_t next_report = 0;
     if (done >= next_report || done == total) {
         std::cerr << "progress: " << done << "/" << total << " images, " << std::fixed << std::setprecision(0) << rate
-                  << " images/s\n";
+                  << " images/s, " << clock_time(seconds) << " elapsed, " << eta << " left\n";
         next_report = done + std::max<size_t>(1, total / 10);
     }
+}
+
+// --files-from: one path per line (a file, or standard output with "-"); empty lines skipped.
+std::vector<ImageEntry> read_file_list(const std::string& list) {
+    std::ifstream file;
+    if (list != "-") {
+        file.open(list);
+        if (!file) throw Error(list + ": cannot read the file list");
+    }
+    std::istream& in = list == "-" ? std::cin : file;
+    std::vector<ImageEntry> images;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) images.push_back({line, line, -1});
+    }
+    return images;
 }
 
 volatile std::sig_atomic_t stop_requested = 0;
@@ -83,7 +113,11 @@ int batch_command(int argc, char** argv) {
     add_image_options(options);
     options.add_options()
         ("r,recursive", "descend into every subfolder")
-        ("o,out", "write rows to FILE: .csv or .jsonl (default: CSV on standard output)", cxxopts::value<std::string>())
+        ("files-from", "classify the files listed in FILE, one per line ('-': standard input), instead of a folder",
+         cxxopts::value<std::string>())
+        ("o,out", "write rows to FILE: .csv or .jsonl; '-' for JSON Lines on standard output (default: CSV on\n"
+                  "      standard output)", cxxopts::value<std::string>())
+        ("q,quiet", "no progress display and no notes; errors and the --summary-json file only")
         ("b,batch-size", "images per forward pass", cxxopts::value<int>()->default_value("32"))
         ("k,top", "labels per row", cxxopts::value<int>()->default_value("1"))
         ("resume", "keep the rows already in --out and classify only the files missing there")
@@ -93,24 +127,29 @@ int batch_command(int argc, char** argv) {
         ("dir", "folder of images", cxxopts::value<std::string>());
     options.parse_positional({"dir"});
     const auto args = parse_or_help(options, argc, argv);
-    if (!args.count("dir")) throw Error("no folder given (usage: vitc batch DIR [--out results.csv])");
-    const std::string dir = args["dir"].as<std::string>();
+    const bool from_list = args.count("files-from") > 0, quiet = args.count("quiet") > 0;
+    if (!args.count("dir") && !from_list)
+        throw Error("no folder given (usage: vitc batch DIR [--out results.csv], or --files-from FILE)");
+    if (args.count("dir") && from_list) throw Error("give a folder or --files-from, not both");
+    const std::string dir = from_list ? "" : args["dir"].as<std::string>();
     const int top = args["top"].as<int>();
     if (top < 1) throw Error("--top must be at least 1");
 
     std::string out_path = args.count("out") ? args["out"].as<std::string>() : "";
+    const bool rows_to_stdout_jsonl = out_path == "-";
+    if (rows_to_stdout_jsonl) out_path.clear();
     for (const char* option : {"out", "summary-json"}) {
-        if (!args.count(option)) continue;
-        if (is_inside(args[option].as<std::string>(), dir))
+        if (!args.count(option) || (std::string(option) == "out" && rows_to_stdout_jsonl)) continue;
+        if (!dir.empty() && is_inside(args[option].as<std::string>(), dir))
             throw Error(std::string("--") + option + " points into the input folder " + dir + "; vitc never writes there");
         check_output_path(args[option].as<std::string>(), std::string("--") + option);  // a folder, say: now, not after the work
     }
-    if (args.count("out") && args.count("summary-json")) {
+    if (!out_path.empty() && args.count("summary-json")) {
         const std::string summary = canonical(args["summary-json"].as<std::string>());
         if (summary == canonical(out_path) || summary == canonical(out_path + ".partial"))
             throw Error("--summary-json and --out name the same file; the summary would replace the rows");
     }
-    RowWriter::Format format = RowWriter::Format::Csv;
+    RowWriter::Format format = rows_to_stdout_jsonl ? RowWriter::Format::JsonLines : RowWriter::Format::Csv;
     if (!out_path.empty()) {
         const std::string ext = fs::path(out_path).extension().string();
         if (ext == ".jsonl" || ext == ".json") format = RowWriter::Format::JsonLines;
@@ -120,8 +159,10 @@ int batch_command(int argc, char** argv) {
     const auto model = load_model_from(args);
     // --threads is the total: one thread decodes the next batch while the rest run the model.
     if (args.count("threads")) runtime::set_threads(std::max(1, args["threads"].as<int>() - 1));
-    const ImageFolder folder = list_image_folder(dir, args.count("recursive") > 0, model->labels());
-    if (folder.images.empty())
+    ImageFolder folder;
+    if (from_list) folder.images = read_file_list(args["files-from"].as<std::string>());
+    else folder = list_image_folder(dir, args.count("recursive") > 0, model->labels());
+    if (folder.images.empty() && !from_list)
         std::cerr << "vitc batch: no images found in " << printable(dir) << (args.count("recursive") ? "" : " (try --recursive)") << "\n";
 
     for (const UnreadableFolder& f : folder.unreadable)
@@ -157,8 +198,9 @@ int batch_command(int argc, char** argv) {
         images.erase(std::remove_if(images.begin(), images.end(),
                                     [&](const ImageEntry& e) { return earlier.files.count(e.relative) != 0; }),
                      images.end());
-        std::cerr << "vitc batch: resuming: " << earlier.files.size() << " rows kept, " << images.size()
-                  << " images to go\n";
+        if (!quiet)
+            std::cerr << "vitc batch: resuming: " << earlier.files.size() << " rows kept, " << images.size()
+                      << " images to go\n";
     }
 
     install_stop_handlers();  // from here on, Ctrl-C keeps what is done
@@ -170,7 +212,7 @@ int batch_command(int argc, char** argv) {
 
     Classifier classifier(*model, decode_limits_from(args));
     const auto start = std::chrono::steady_clock::now();
-    const BatchReport report = run_batch(
+    BatchReport report = run_batch(
         classifier, images, args["batch-size"].as<int>(),
         [&](const BatchRow& row) {
             writer.write(row);
@@ -178,16 +220,31 @@ int batch_command(int argc, char** argv) {
             else if (!std::cout) stop_requested = 1;  // standard output was closed
         },
         [&](size_t done, size_t total) {
-            show_progress(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            if (!quiet)
+                show_progress(done, total, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         },
         [] { return stop_requested != 0; });
     if (file) file->commit();
 
+    // The summary covers the whole folder: the rows kept by --resume count too.
+    for (const EarlierRow& row : earlier.parsed) {
+        const auto& labels = model->labels();
+        const auto truth = std::find(labels.begin(), labels.end(), row.true_label);
+        report.add_earlier(row.ok, row.ranked, row.true_label.empty() || truth == labels.end() ? -1 : static_cast<int>(truth - labels.begin()),
+                           labels.size());
+        ++report.kept;
+        if (!row.ok) ++report.kept_failed;
+    }
+    report.not_scored = folder.not_scored;
+    if (!quiet && report.converted_images) std::cerr << "vitc batch: note: " << report.conversion_notice() << "\n";
+
     std::ostream& summary = file ? std::cout : std::cerr;  // keep stdout clean when it carries rows
-    if (file) summary << "wrote " << printable(out_path) << "\n";
-    for (const UnreadableFolder& f : folder.unreadable)
-        summary << "not read: folder " << printable(f.relative) << " (" << f.reason << ")\n";
-    report.print_text(summary, model->labels());
+    if (!quiet) {
+        if (file) summary << "wrote " << printable(out_path) << "\n";
+        for (const UnreadableFolder& f : folder.unreadable)
+            summary << "not read: folder " << printable(f.relative) << " (" << f.reason << ")\n";
+        report.print_text(summary, model->labels());
+    }
     if (args.count("summary-json")) {
         AtomicFile json_file(args["summary-json"].as<std::string>());
         json_file.stream() << report.to_json(model->labels()).dump(2) << "\n";

@@ -26,15 +26,41 @@ TEST_CASE("image folder: labels from subfolder names, '/' read as '_'", "[batch]
 
     const ImageFolder flat = list_image_folder(dir.path.string(), false, labels);
     REQUIRE(flat.labelled);
-    REQUIRE(flat.images.size() == 3);  // label folders are entered, others only with --recursive
+    // Every top-level folder of a labelled folder is entered (deeper ones only with --recursive);
+    // images outside label folders are classified and counted as not scored, never dropped.
+    REQUIRE(flat.images.size() == 4);
     CHECK(flat.images[0].relative == "T-shirt_top/a.png");
     CHECK(flat.images[0].label == 0);
     CHECK(flat.images[1].relative == "bag/b.PNG");
     CHECK(flat.images[1].label == 1);
     CHECK(flat.images[2].label == -1);  // e.jpg at the top
+    CHECK(flat.images[3].relative == "other/d.png");
+    CHECK(flat.images[3].label == -1);
+    using Count = std::pair<std::string, size_t>;
+    CHECK(flat.not_scored == std::vector<Count>{{".", 1}, {"other", 1}});
 
     const ImageFolder deep = list_image_folder(dir.path.string(), true, labels);
     CHECK(deep.images.size() == 5);
+    CHECK(deep.images[2].relative == "bag/deeper/c.png");
+    CHECK(deep.images[2].label == 1);  // below a label folder, the label holds
+}
+
+TEST_CASE("folder names match labels whatever their case, spaces, dashes and underscores", "[batch]") {
+    test::TempDir dir;
+    const std::vector<std::string> labels = {"T-shirt/top", "Ankle boot", "Bag"};
+    cv::Mat pixel(1, 1, CV_8UC1, cv::Scalar(1));
+    for (const char* f : {"T-shirt-top/a.png", "ankle_boot/b.png", "BAG/c.png", "misc/d.png", "misc/e.png"}) {
+        fs::create_directories((dir.path / f).parent_path());
+        cv::imwrite(dir.file(f), pixel);
+    }
+    const ImageFolder folder = list_image_folder(dir.path.string(), false, labels);
+    REQUIRE(folder.images.size() == 5);
+    CHECK(folder.images[0].label == 2);  // BAG
+    CHECK(folder.images[1].label == 0);  // T-shirt-top
+    CHECK(folder.images[2].label == 1);  // ankle_boot
+    CHECK(folder.images[3].label == -1);
+    CHECK(folder.not_scored == std::vector<std::pair<std::string, size_t>>{{"misc", 2}});
+    CHECK(label_match_key("T-shirt/top") == label_match_key("t_shirt-TOP"));
 }
 
 TEST_CASE("batch: bad images are recorded and the run goes on; accuracy counted", "[batch]") {

@@ -19,6 +19,7 @@ struct DecodeLimits {
     // Where set, Classifier decodes in a child process started from this executable (see
     // image/isolated_loader.hpp), stopped after timeout_seconds and limited to worker_memory_bytes.
     std::string worker_executable;
+    bool strict_input = false;  // refuse images the preprocessing converts (see input_conversions)
     double timeout_seconds = 20;
     int64_t worker_memory_bytes = int64_t(1) << 30;
 };

@@ -32,7 +32,7 @@ using nlohmann::json;
 
 // ---------------------------------------------------------------- messages: u32 length, bytes
 // Replies: one status byte (0 ok, 1 error), a u32 length, then either two doubles (decode and
-// preprocess seconds) and the floats, or the reason as text.
+// preprocess seconds), the u32 conversion bits and the floats, or the reason as text.
 constexpr uint32_t kMaxMessage = 64 * 1024;  // paths and reasons; the floats are checked apart
 
 bool write_all(int fd, const void* data, size_t n) {
@@ -175,7 +175,8 @@ std::string IsolatedImageLoader::reap() {
 }
 
 void IsolatedImageLoader::load(const std::string& path, float* out, size_t floats, double* decode_seconds,
-                               double* preprocess_seconds, const std::function<bool()>& should_stop) {
+                               double* preprocess_seconds, uint32_t* conversions,
+                               const std::function<bool()>& should_stop) {
     if (path.size() > kMaxMessage) throw ImageError(path.substr(0, 256) + "...", "path too long");
     if (pid_ < 0) start();
     if (!send_message(socket_, path)) {  // a child that died after its last answer: one new try
@@ -229,13 +230,17 @@ void IsolatedImageLoader::load(const std::string& path, float* out, size_t float
         throw ImageError(path, reason);
     }
     double times[2];
-    if (status != 0 || length != sizeof times + floats * sizeof(float)) {
+    uint32_t converted = 0;
+    const size_t expected = sizeof times + sizeof converted + floats * sizeof(float);
+    if (status != 0 || length != expected) {
         stop_child();
         throw ImageError(path, "the image loader sent " + std::to_string(length) + " bytes; expected " +
-                                   std::to_string(sizeof times + floats * sizeof(float)));
+                                   std::to_string(expected));
     }
     receive(times, sizeof times);
+    receive(&converted, sizeof converted);
     receive(out, floats * sizeof(float));
+    if (conversions) *conversions = converted;
     if (decode_seconds) *decode_seconds += times[0];
     if (preprocess_seconds) *preprocess_seconds += times[1];
 }
@@ -289,11 +294,13 @@ int run_image_loader_worker() {
         if (!read_all_blocking(STDIN_FILENO, path.data(), n)) return 0;
         std::string reason;
         double times[2] = {0, 0};
+        uint32_t converted = 0;
         try {
             const auto start = Clock::now();
             const cv::Mat image = decode_image(path, limits);
             const auto decoded = Clock::now();
             preprocess_image(image, preprocessing, channels, out.data(), limits.max_pixels);
+            converted = input_conversions(image, preprocessing, channels);
             times[0] = std::chrono::duration<double>(decoded - start).count();
             times[1] = std::chrono::duration<double>(Clock::now() - decoded).count();
         } catch (const Error& e) {
@@ -309,10 +316,12 @@ int run_image_loader_worker() {
             reason = "needs more memory than the " + mib(limits.worker_memory_bytes) + " allowed per image (" + reason + ")";
         if (reason.size() > kMaxMessage) reason.resize(kMaxMessage);
         const uint8_t status = reason.empty() ? 0 : 1;
-        const uint32_t length = static_cast<uint32_t>(reason.empty() ? sizeof times + floats * sizeof(float) : reason.size());
+        const uint32_t length = static_cast<uint32_t>(
+            reason.empty() ? sizeof times + sizeof converted + floats * sizeof(float) : reason.size());
         bool sent = write_all(STDOUT_FILENO, &status, 1) && write_all(STDOUT_FILENO, &length, sizeof length);
         if (sent && status == 0)
-            sent = write_all(STDOUT_FILENO, times, sizeof times) && write_all(STDOUT_FILENO, out.data(), floats * sizeof(float));
+            sent = write_all(STDOUT_FILENO, times, sizeof times) && write_all(STDOUT_FILENO, &converted, sizeof converted) &&
+                   write_all(STDOUT_FILENO, out.data(), floats * sizeof(float));
         else if (sent)
             sent = write_all(STDOUT_FILENO, reason.data(), reason.size());
         if (!sent) return 0;

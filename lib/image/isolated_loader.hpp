@@ -34,8 +34,9 @@ public:
     // Decodes and preprocesses `path` into out[0 .. floats); adds the child's timings to the
     // seconds given. Throws ImageError (the reason, including a timeout, a crash or the memory
     // limit) or LoadInterrupted. should_stop is asked every 50 ms while the child works.
+    // *conversions gets the image's InputConversion bits (image/preprocess.hpp).
     void load(const std::string& path, float* out, size_t floats, double* decode_seconds, double* preprocess_seconds,
-              const std::function<bool()>& should_stop);
+              uint32_t* conversions, const std::function<bool()>& should_stop);
 
 private:
     void start();

@@ -54,6 +54,41 @@ cv::Size resized_size(const cv::Size& decoded, const Preprocessing& p) {
             decoded.height <= decoded.width ? p.shortest_edge : static_cast<int>(std::min(h, limit))};
 }
 
+uint32_t input_conversions(const cv::Mat& decoded, const Preprocessing& p, int channels) {
+    uint32_t out = 0;
+    if (decoded.channels() >= 3 && channels == 1) {
+        std::vector<cv::Mat> planes;
+        cv::split(decoded, planes);
+        if (cv::countNonZero(planes[0] != planes[1]) || cv::countNonZero(planes[1] != planes[2])) out |= kColourToGrey;
+    }
+    if (decoded.channels() == 1 && channels == 3) out |= kGreyToColour;
+    if (decoded.channels() == 4) {
+        cv::Mat alpha;
+        cv::extractChannel(decoded, alpha, 3);
+        double lowest = 0, highest = 0;
+        cv::minMaxLoc(alpha, &lowest, &highest);
+        if (lowest < (decoded.depth() == CV_16U ? 65535.0 : 255.0)) out |= kAlphaDropped;
+    }
+    const cv::Size target = resized_size(decoded.size(), p);
+    if (target.width > decoded.cols || target.height > decoded.rows) out |= kUpscaled;
+    const double before = static_cast<double>(decoded.cols) / decoded.rows;
+    const double after = static_cast<double>(target.width) / target.height;
+    if (std::abs(after / before - 1.0) > 0.02) out |= kAspectChanged;
+    return out;
+}
+
+std::vector<std::string> conversion_names(uint32_t conversions) {
+    static const std::pair<uint32_t, const char*> names[] = {{kColourToGrey, "colour to grey"},
+                                                             {kGreyToColour, "grey to colour"},
+                                                             {kAlphaDropped, "alpha dropped"},
+                                                             {kAspectChanged, "aspect ratio changed"},
+                                                             {kUpscaled, "upscaled"}};
+    std::vector<std::string> out;
+    for (const auto& [bit, name] : names)
+        if (conversions & bit) out.push_back(name);
+    return out;
+}
+
 void preprocess_image(const cv::Mat& decoded, const Preprocessing& p, int channels, float* out, int64_t max_pixels) {
     // Every intermediate image stays within the decoder's pixel limit: a resize to 30,000 pixels
     // before a small crop, or an extreme aspect ratio under shortest_edge, is refused up front.

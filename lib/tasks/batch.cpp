@@ -8,10 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
-#include "tasks/resume.hpp"
+#include "image/preprocess.hpp"
 #include "io/printable.hpp"
+#include "tasks/resume.hpp"
 
 namespace vitc {
+
+using json = nlohmann::json;
 
 namespace {
 
@@ -23,18 +26,6 @@ double seconds_since(Clock::time_point start) {
 
 bool all_finite(const std::vector<float>& values) {
     return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
-}
-
-void record_accuracy(BatchReport& report, const BatchRow& row, size_t classes) {
-    if (!row.ok || row.image->label < 0) return;
-    const auto top = top_k(row.prediction, 5);
-    const int truth = row.image->label;
-    ++report.evaluated;
-    if (top[0].index == truth) ++report.top1_correct;
-    for (const Ranked& r : top)
-        if (r.index == truth) ++report.top5_correct;
-    if (report.confusion.empty()) report.confusion.assign(classes, std::vector<size_t>(classes, 0));
-    ++report.confusion[truth][top[0].index];
 }
 
 // One batch, decoded and preprocessed: the images that loaded are packed at the front of
@@ -57,7 +48,7 @@ LoadedBatch load_batch(const Classifier& classifier, const std::vector<ImageEntr
         batch.rows[i].image = &images[first + i];
         try {
             classifier.load_image(images[first + i].path, batch.inputs.data() + batch.loaded.size() * input_size,
-                                  &batch.times);
+                                  &batch.times, &batch.rows[i].conversions);
             batch.loaded.push_back(i);
         } catch (const LoadInterrupted&) {
             batch.interrupted = true;
@@ -81,7 +72,6 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
     const auto start = Clock::now();
     const size_t classes = classifier.model().labels().size(), step = static_cast<size_t>(batch_size);
     BatchReport report;
-    report.images = images.size();
     auto load = [&](size_t first) {
         return std::async(std::launch::async, load_batch, std::cref(classifier), std::cref(images), first,
                           std::min(images.size() - first, step));
@@ -94,7 +84,6 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
         LoadedBatch batch = next.get();
         if (batch.interrupted || should_stop()) {
             report.interrupted = true;
-            report.images = first;
             break;
         }
         if (first + step < images.size()) next = load(first + step);
@@ -116,8 +105,7 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
             }
         }
         for (const BatchRow& row : batch.rows) {
-            if (!row.ok) ++report.failed;
-            record_accuracy(report, row, classes);
+            report.add(row, classes);
             on_row(row);
         }
         on_progress(first + batch.rows.size(), images.size());
@@ -128,18 +116,85 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
     return report;
 }
 
+void BatchReport::add(const BatchRow& row, size_t classes) {
+    ++images;
+    if (!row.ok) {
+        ++failed;
+        return;
+    }
+    if (row.conversions) {
+        ++converted_images;
+        for (uint32_t bit = 1; bit <= kUpscaled; bit <<= 1)
+            if (row.conversions & bit) ++converted[bit];
+    }
+    std::vector<int> ranked;
+    for (const Ranked& r : top_k(row.prediction, 5)) ranked.push_back(r.index);
+    add_earlier(true, ranked, row.image->label, classes);
+    --images;  // add_earlier counted it again
+}
+
+void BatchReport::add_earlier(bool ok, const std::vector<int>& ranked, int truth, size_t classes) {
+    ++images;
+    if (!ok) {
+        ++failed;
+        return;
+    }
+    if (truth < 0 || ranked.empty() || truth >= static_cast<int>(classes) || ranked[0] < 0 ||
+        ranked[0] >= static_cast<int>(classes))
+        return;
+    ++evaluated;
+    if (ranked[0] == truth) ++top1_correct;
+    if (ranked.size() >= 5 || ranked.size() == classes) {
+        ++top5_evaluated;
+        if (std::find(ranked.begin(), ranked.end(), truth) != ranked.end()) ++top5_correct;
+    }
+    if (confusion.empty()) confusion.assign(classes, std::vector<size_t>(classes, 0));
+    ++confusion[truth][ranked[0]];
+}
+
+std::string BatchReport::conversion_notice() const {
+    if (!converted_images) return "";
+    std::string kinds;
+    for (const auto& [bit, count] : converted)
+        kinds += (kinds.empty() ? "" : ", ") + conversion_names(bit)[0] + ": " + std::to_string(count);
+    return std::to_string(converted_images) + " of " + std::to_string(images - failed) +
+           " images were converted for the model (" + kinds +
+           "); the answers are about the converted images (\"input\" in JSON rows; --strict-input refuses them)";
+}
+
+json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k) {
+    json top = json::array();
+    for (const Ranked& r : top_k(prediction, k))
+        top.push_back(json{{"label", labels[r.index]}, {"index", r.index}, {"prob", r.probability}});
+    return top;
+}
+
+json input_json(uint32_t conversions) {
+    if (!conversions) return nullptr;
+    return json{{"converted", conversion_names(conversions)}};
+}
+
 void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& labels) const {
     out << std::fixed << std::setprecision(1);
     if (interrupted) out << "interrupted: the rows done so far are kept (continue with --resume)\n";
-    out << "images: " << images << ", classified: " << images - failed << ", failed: " << failed << "\n";
+    out << "images: " << images << ", classified: " << images - failed << ", failed: " << failed;
+    if (kept) out << " (" << kept << " of them kept from the earlier run)";
+    out << "\n";
     // Decoding and preprocessing overlap the model (pipelined), so the parts add up to more than
     // the wall time when the pipeline works.
     out << "time: " << seconds << " s, " << images_per_second() << " images/s" << std::setprecision(2)
         << " (on a worker thread: decode " << decode_seconds << " s, preprocess " << preprocess_seconds
         << " s; model " << model_seconds << " s)\n";
+    for (size_t i = 0; i < not_scored.size(); ++i)
+        out << (i ? ", " : "not scored (no label matches the folder): ") << printable(not_scored[i].first) << " ("
+            << not_scored[i].second << ")" << (i + 1 == not_scored.size() ? "\n" : "");
     if (evaluated == 0) return;
     out << std::setprecision(2) << "accuracy on " << evaluated << " labelled images: top-1 "
-        << 100.0 * top1_correct / evaluated << "%, top-5 " << 100.0 * top5_correct / evaluated << "%\n";
+        << 100.0 * top1_correct / evaluated << "%";
+    if (top5_evaluated == evaluated) out << ", top-5 " << 100.0 * top5_correct / evaluated << "%";
+    else if (top5_evaluated) out << ", top-5 " << 100.0 * top5_correct / top5_evaluated << "% (of the " << top5_evaluated
+                                 << " rows that hold five labels)";
+    out << "\n";
     out << "confusion matrix (rows: true label, columns: predicted index)\n";
     print_confusion_matrix(out, labels, confusion);
 }
@@ -164,15 +219,27 @@ nlohmann::json BatchReport::to_json(const std::vector<std::string>& labels) cons
                         {"classified", images - failed},
                         {"failed", failed},
                         {"interrupted", interrupted},
+                        {"kept_from_earlier_run", kept},
                         {"seconds", seconds},
                         {"images_per_second", images_per_second()},
                         {"decode_seconds", decode_seconds},
                         {"preprocess_seconds", preprocess_seconds},
                         {"model_seconds", model_seconds}};
+    if (converted_images) {
+        json kinds = json::object();
+        for (const auto& [bit, count] : converted) kinds[conversion_names(bit)[0]] = count;
+        j["converted"] = {{"images", converted_images}, {"kinds", kinds}};
+    }
+    if (!not_scored.empty()) {
+        json folders = json::object();
+        for (const auto& [name, count] : not_scored) folders[name] = count;
+        j["not_scored"] = folders;
+    }
     if (evaluated) {
         j["evaluated"] = evaluated;
         j["top1_accuracy"] = static_cast<double>(top1_correct) / evaluated;
-        j["top5_accuracy"] = static_cast<double>(top5_correct) / evaluated;
+        if (top5_evaluated) j["top5_accuracy"] = static_cast<double>(top5_correct) / top5_evaluated;
+        j["top5_evaluated"] = top5_evaluated;
         j["labels"] = labels;
         j["confusion_matrix"] = confusion;
     }
@@ -188,8 +255,11 @@ std::string csv_field(const std::string& value) {
 
 std::string RowWriter::csv_header(int top_k) {
     std::string header = "file,status,label,index,prob";
-    for (int k = 2; k <= top_k; ++k) header += ",label" + std::to_string(k) + ",prob" + std::to_string(k);
-    return header + ",true_label,correct,error\n";
+    for (int k = 2; k <= top_k; ++k) {
+        const std::string n = std::to_string(k);
+        header += ",label" + n + ",index" + n + ",prob" + n;
+    }
+    return header + ",true_label,correct,converted,error\n";
 }
 
 RowWriter::RowWriter(std::ostream& out, Format format, const std::vector<std::string>& labels, int top_k,
@@ -211,9 +281,8 @@ void RowWriter::write(const BatchRow& row) {
         if (!is_valid_utf8(row.image->relative)) j["file_bytes"] = hex_bytes(row.image->relative);
         j["status"] = row.ok ? "ok" : "error";
         if (row.ok) {
-            nlohmann::json ranked = nlohmann::json::array();
-            for (const Ranked& r : top) ranked.push_back({{"label", labels_[r.index]}, {"index", r.index}, {"prob", r.probability}});
-            j["top"] = ranked;
+            j["top"] = top_json(row.prediction, labels_, top_k_);
+            if (row.conversions) j["input"] = input_json(row.conversions);
         } else {
             j["error"] = row.error;
         }
@@ -225,16 +294,17 @@ void RowWriter::write(const BatchRow& row) {
     } else {
         out_ << csv_field(row.image->relative) << "," << (row.ok ? "ok" : "error");
         for (int k = 0; k < top_k_; ++k) {
-            if (k < static_cast<int>(top.size())) {
-                out_ << "," << csv_field(labels_[top[k].index]);
-                if (k == 0) out_ << "," << top[k].index;
-                out_ << "," << std::setprecision(6) << top[k].probability;
-            } else {
-                out_ << (k == 0 ? ",,," : ",,");
-            }
+            if (k < static_cast<int>(top.size()))
+                out_ << "," << csv_field(labels_[top[k].index]) << "," << top[k].index << "," << std::setprecision(6)
+                     << top[k].probability;
+            else
+                out_ << ",,,";
         }
+        std::string converted;
+        for (const std::string& name : conversion_names(row.conversions)) converted += (converted.empty() ? "" : ";") + name;
         out_ << "," << (truth >= 0 ? csv_field(labels_[truth]) : "") << ","
-             << (truth >= 0 && row.ok ? (top[0].index == truth ? "1" : "0") : "") << "," << csv_field(row.error) << "\n";
+             << (truth >= 0 && row.ok ? (top[0].index == truth ? "1" : "0") : "") << "," << converted << ","
+             << csv_field(row.error) << "\n";
     }
     out_.flush();
 }

@@ -2,6 +2,7 @@
 // Classifying a list of images in batches: bad images are recorded with their reason and the run
 // goes on; on labelled folders, top-1/top-5 accuracy and a confusion matrix.
 #include <functional>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <ostream>
 #include <string>
@@ -17,6 +18,7 @@ struct BatchRow {
     bool ok = false;
     std::string error;        // when !ok
     Prediction prediction;    // when ok
+    uint32_t conversions = 0; // what the preprocessing changed (InputConversion bits), when ok
 };
 
 struct BatchReport {
@@ -30,11 +32,35 @@ struct BatchReport {
     // Over the images with a known label that were classified:
     size_t evaluated = 0, top1_correct = 0, top5_correct = 0;
     std::vector<std::vector<size_t>> confusion;  // [true][predicted], empty when unlabelled
+    // Top-5 needs five labels per row: rows kept by --resume from a narrower output have fewer.
+    size_t top5_evaluated = 0;
+    // Images the preprocessing converted, per InputConversion bit (said once per run).
+    std::map<uint32_t, size_t> converted;
+    size_t converted_images = 0;
+    // In a labelled folder, images outside the label folders, by folder (classified, not scored).
+    std::vector<std::pair<std::string, size_t>> not_scored;
 
-    double images_per_second() const { return seconds > 0 ? (images - failed) / seconds : 0; }
+    // Counts one row (ok or not) into the totals, the accuracy and the conversions.
+    void add(const BatchRow& row, size_t classes);
+    // Counts a row kept from an earlier output by --resume, so the summary covers the whole folder.
+    // ranked: the label indices the row holds, best first (empty for an error row).
+    void add_earlier(bool ok, const std::vector<int>& ranked, int truth, size_t classes);
+
+    size_t kept = 0, kept_failed = 0;  // of which rows kept from an earlier run by --resume
+
+    // Over the images classified in this run.
+    double images_per_second() const { return seconds > 0 ? (images - kept - (failed - kept_failed)) / seconds : 0; }
     void print_text(std::ostream& out, const std::vector<std::string>& labels) const;
     nlohmann::json to_json(const std::vector<std::string>& labels) const;
+    // One line on what the preprocessing changed, for stderr; empty when nothing was converted.
+    std::string conversion_notice() const;
 };
+
+// A prediction in JSON, the same shape everywhere (classify, batch, compare):
+// [{"label": ..., "index": ..., "prob": ...}, ...], best first.
+nlohmann::json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k);
+// {"converted": ["colour to grey", ...]} for the "input" field; null when nothing was converted.
+nlohmann::json input_json(uint32_t conversions);
 
 // A labelled text table: rows are true labels, columns predicted indices.
 void print_confusion_matrix(std::ostream& out, const std::vector<std::string>& labels,

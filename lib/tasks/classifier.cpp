@@ -44,13 +44,24 @@ size_t Classifier::input_size() const {
     return static_cast<size_t>(model_.num_channels()) * input_height() * input_width();
 }
 
-void Classifier::load_image(const std::string& path, float* input, LoadTimes* times) const {
+void Classifier::load_image(const std::string& path, float* input, LoadTimes* times, uint32_t* conversions) const {
+    uint32_t converted = 0;
     if (loader_) {
         std::lock_guard<std::mutex> lock(loader_mutex_);
         loader_->load(path, input, input_size(), times ? &times->decode_seconds : nullptr,
-                      times ? &times->preprocess_seconds : nullptr, should_stop_);
-        return;
+                      times ? &times->preprocess_seconds : nullptr, &converted, should_stop_);
+    } else {
+        load_in_process(path, input, times, &converted);
     }
+    if (limits_.strict_input && converted) {
+        std::string what;
+        for (const std::string& name : conversion_names(converted)) what += (what.empty() ? "" : ", ") + name;
+        throw ImageError(path, "not what the model takes as it is (" + what + "); --strict-input refuses it");
+    }
+    if (conversions) *conversions = converted;
+}
+
+void Classifier::load_in_process(const std::string& path, float* input, LoadTimes* times, uint32_t* conversions) const {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     // Whatever fails for this image is this image's error: an OpenCV exception or a failed
@@ -59,6 +70,7 @@ void Classifier::load_image(const std::string& path, float* input, LoadTimes* ti
         const cv::Mat image = decode_image(path, limits_);
         const auto decoded = Clock::now();
         preprocess_image(image, model_.preprocessing(), model_.num_channels(), input, limits_.max_pixels);
+        *conversions = input_conversions(image, model_.preprocessing(), model_.num_channels());
         if (times) {
             times->decode_seconds += std::chrono::duration<double>(decoded - start).count();
             times->preprocess_seconds += std::chrono::duration<double>(Clock::now() - decoded).count();

@@ -45,7 +45,10 @@ public:
     struct LoadTimes {
         double decode_seconds = 0, preprocess_seconds = 0;
     };
-    void load_image(const std::string& path, float* input, LoadTimes* times = nullptr) const;
+    // *conversions gets what the preprocessing changed (InputConversion bits, image/preprocess.hpp);
+    // with limits.strict_input such an image is refused instead.
+    void load_image(const std::string& path, float* input, LoadTimes* times = nullptr,
+                    uint32_t* conversions = nullptr) const;
 
     // Runs `count` preprocessed images stored one after another in `inputs`.
     std::vector<Prediction> run(const float* inputs, int count);
@@ -56,6 +59,8 @@ public:
     void set_stop_check(std::function<bool()> should_stop) { should_stop_ = std::move(should_stop); }
 
 private:
+    void load_in_process(const std::string& path, float* input, LoadTimes* times, uint32_t* conversions) const;
+
     const Model& model_;
     DecodeLimits limits_;
     std::function<bool()> should_stop_;

@@ -19,6 +19,13 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+std::string label_match_key(const std::string& name) {
+    std::string key = lower(name);
+    for (char& c : key)
+        if (c == ' ' || c == '-' || c == '/' || c == '\\') c = '_';
+    return key;
+}
+
 std::string label_folder_name(const std::string& label) {
     std::string name = label;
     std::replace(name.begin(), name.end(), '/', '_');
@@ -37,8 +44,20 @@ bool has_image_extension(const std::string& path) {
 ImageFolder list_image_folder(const std::string& root, bool recursive, const std::vector<std::string>& labels) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) throw Error(root + ": not a folder");
-    std::map<std::string, int> label_of_folder;
-    for (size_t i = 0; i < labels.size(); ++i) label_of_folder[lower(label_folder_name(labels[i]))] = static_cast<int>(i);
+    std::map<std::string, int> label_of_folder;  // the first label wins where two share a key
+    for (size_t i = 0; i < labels.size(); ++i) label_of_folder.emplace(label_match_key(labels[i]), static_cast<int>(i));
+    // Labelled when a top-level folder names a label; then every top-level folder is listed.
+    bool labelled = false;
+    {
+        fs::directory_iterator it(root, ec), end;
+        for (; !ec && it != end; it.increment(ec)) {
+            std::error_code type_ec;
+            if (it->symlink_status(type_ec).type() == fs::file_type::directory &&
+                label_of_folder.count(label_match_key(it->path().filename().string())))
+                labelled = true;
+        }
+        ec.clear();
+    }
 
     ImageFolder folder;
     // Folders still to list: (path, depth, label of the top-level folder it lies in).
@@ -57,12 +76,11 @@ ImageFolder list_image_folder(const std::string& root, bool recursive, const std
             const std::string name = it->path().filename().string();
             std::error_code type_ec;
             if (it->symlink_status(type_ec).type() == fs::file_type::directory) {
-                const auto labelled = current.depth == 0 ? label_of_folder.find(lower(name)) : label_of_folder.end();
-                if (labelled != label_of_folder.end()) folder.labelled = true;
-                const bool descend = recursive || labelled != label_of_folder.end();
+                const auto match = current.depth == 0 ? label_of_folder.find(label_match_key(name)) : label_of_folder.end();
+                const bool descend = recursive || (labelled && current.depth == 0);
                 if (descend && name.rfind('.', 0) != 0)
                     pending.push_back({it->path(), current.depth + 1,
-                                       labelled != label_of_folder.end() ? labelled->second : current.label});
+                                       match != label_of_folder.end() ? match->second : current.label});
                 continue;
             }
             if (it->is_directory(type_ec)) continue;  // a symbolic link to a folder: not followed
@@ -77,6 +95,16 @@ ImageFolder list_image_folder(const std::string& root, bool recursive, const std
     }
     std::sort(folder.images.begin(), folder.images.end(),
               [](const ImageEntry& a, const ImageEntry& b) { return a.relative < b.relative; });
+    folder.labelled = labelled;
+    if (labelled) {
+        std::map<std::string, size_t> not_scored;
+        for (const ImageEntry& image : folder.images)
+            if (image.label < 0) {
+                const fs::path relative(image.relative);
+                ++not_scored[std::next(relative.begin()) == relative.end() ? "." : relative.begin()->string()];
+            }
+        folder.not_scored.assign(not_scored.begin(), not_scored.end());
+    }
     std::sort(folder.unreadable.begin(), folder.unreadable.end(),
               [](const UnreadableFolder& a, const UnreadableFolder& b) { return a.relative < b.relative; });
     return folder;

@@ -1,5 +1,7 @@
 #include "tasks/resume.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -11,48 +13,62 @@ namespace vitc {
 
 namespace {
 
-// Splits CSV text into records (quoted fields may hold commas, quotes and newlines) and keeps the
-// first field of each, unquoted, with the record's text.
+// Splits CSV text into records (quoted fields may hold commas, quotes and newlines), keeping each
+// record's text and fields; the header names the columns read back.
 void read_csv(const std::string& text, const std::string& path, const OutputShape& shape, ExistingOutput& out) {
     size_t i = 0;
-    bool header = true;
+    std::vector<std::string> header;
+    const auto column = [&](const std::string& name) {
+        const auto it = std::find(header.begin(), header.end(), name);
+        return it == header.end() ? -1 : static_cast<int>(it - header.begin());
+    };
     while (i < text.size()) {
         const size_t start = i;
-        std::string first;
-        bool in_first = true, quoted = false;
+        std::vector<std::string> fields(1);
+        bool quoted = false;
         for (; i < text.size(); ++i) {
             const char c = text[i];
             if (quoted) {
                 if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
-                    if (in_first) first += '"';
+                    fields.back() += '"';
                     ++i;
                 } else if (c == '"') {
                     quoted = false;
-                } else if (in_first) {
-                    first += c;
+                } else {
+                    fields.back() += c;
                 }
             } else if (c == '"') {
                 quoted = true;
             } else if (c == ',') {
-                in_first = false;
+                fields.emplace_back();
             } else if (c == '\n') {
                 break;
-            } else if (in_first) {
-                first += c;
+            } else {
+                fields.back() += c;
             }
         }
         if (quoted || i >= text.size()) break;  // an unfinished last record: dropped, redone
         ++i;
-        if (header) {
-            if (first != "file") throw Error(path + ": not a vitc CSV output (no 'file' header); cannot resume");
+        if (header.empty()) {
+            if (fields[0] != "file") throw Error(path + ": not a vitc CSV output (no 'file' header); cannot resume");
             if (!shape.csv_header.empty() && text.compare(start, i - start, shape.csv_header) != 0)
-                throw Error(path + ": written with other columns (a different --top?); resume with the options "
-                                   "of the first run, or start a new output");
-            header = false;
+                throw Error(path + ": written with other columns (a different --top, or an older vitc); resume with "
+                                   "the options of the first run, or start a new output");
+            header = fields;
             out.complete_bytes = i;
             continue;
         }
-        out.files.insert(first);
+        EarlierRow row;
+        const int status = column("status"), truth = column("true_label");
+        row.ok = status >= 0 && status < static_cast<int>(fields.size()) && fields[status] == "ok";
+        for (int k = 1; row.ok; ++k) {
+            const int at = column(k == 1 ? "index" : "index" + std::to_string(k));
+            if (at < 0 || at >= static_cast<int>(fields.size()) || fields[at].empty()) break;
+            row.ranked.push_back(std::atoi(fields[at].c_str()));
+        }
+        if (truth >= 0 && truth < static_cast<int>(fields.size())) row.true_label = fields[truth];
+        out.parsed.push_back(std::move(row));
+        out.files.insert(fields[0]);
         out.rows.append(text, start, i - start);
         out.complete_bytes = i;
     }
@@ -75,6 +91,14 @@ void read_json_lines(const std::string& text, const std::string& path, const Out
         if (shape.top_k > 0 && row.contains("top") && (!row["top"].is_array() || static_cast<int>(row["top"].size()) != shape.top_k))
             throw Error(path + ": rows hold " + std::to_string(row["top"].size()) + " labels, not --top " +
                         std::to_string(shape.top_k) + "; resume with the options of the first run");
+        EarlierRow earlier;
+        earlier.ok = row.contains("status") && row["status"] == "ok";
+        if (earlier.ok && row.contains("top") && row["top"].is_array())
+            for (const auto& entry : row["top"])
+                if (entry.is_object() && entry.contains("index") && entry["index"].is_number_integer())
+                    earlier.ranked.push_back(entry["index"].get<int>());
+        if (row.contains("true_label") && row["true_label"].is_string()) earlier.true_label = row["true_label"].get<std::string>();
+        out.parsed.push_back(std::move(earlier));
         const bool raw = row.contains("file_bytes") && row["file_bytes"].is_string();
         out.files.insert(raw ? from_hex(row["file_bytes"].get<std::string>()) : row["file"].get<std::string>());
         out.rows += line + "\n";

@@ -3,11 +3,20 @@
 // `vitc batch --resume` keeps its rows and skips the files it already holds.
 #include <set>
 #include <string>
+#include <vector>
 
 namespace vitc {
 
+// What a kept row says, for the summary of a resumed run.
+struct EarlierRow {
+    bool ok = false;
+    std::vector<int> ranked;  // the label indices the row holds, best first
+    std::string true_label;   // empty when unlabelled
+};
+
 struct ExistingOutput {
     std::string rows;             // the complete earlier rows verbatim (CSV: without the header)
+    std::vector<EarlierRow> parsed;  // the same rows, read
     std::set<std::string> files;  // the file of every row (JSONL: from "file_bytes" when given)
     size_t complete_bytes = 0;    // the text up to the end of the last complete row
 };
