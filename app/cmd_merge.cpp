@@ -6,8 +6,6 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <regex>
-#include <sstream>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -129,19 +127,12 @@ int merge_command(int argc, char** argv) {
                   << std::fixed << std::setprecision(2) << times.slowest << " s\n";
     else
         std::cout << "time below: none (no SHARD_OUTPUT.summary.json beside the shard outputs)\n";
-    std::ostringstream summary;
-    report.print_text(summary, labels);
-    std::string text = summary.str();
-    // Rows hold only the labels batch was asked for (--top); top-5 needs five of them.
-    if (!merged.top5_known)
-        text = std::regex_replace(text, std::regex(", top-5 [0-9.]+%"), ", top-5 unknown (rows hold fewer than 5 labels: batch --top 5)");
-    std::cout << text;
+    report.print_text(std::cout, labels);
 
     if (args.count("summary-json")) {
         nlohmann::json j = report.to_json(labels);
         j["shard_outputs"] = inputs;
         j["missing"] = merged.missing;
-        if (!merged.top5_known) j.erase("top5_accuracy");
         AtomicFile json_file(args["summary-json"].as<std::string>());
         json_file.stream() << j.dump(2) << "\n";
         json_file.commit();

@@ -165,7 +165,6 @@ TEST_CASE("merge: shards that cover the folder merge into the single run's rows 
         std::reverse(shards.begin(), shards.end());  // the order shards are given in does not matter
         const MergeResult merged = merge_shard_outputs(folder.listing, shards, kLabels);
         CHECK(merged.complete());
-        CHECK(merged.top5_known);  // 3 labels, 3 per row
         std::string rows = shards.back().header;
         for (const ShardRow* row : merged.rows) rows += row->text;
         CHECK(rows == shard_text(folder.listing.images, predicted, format, 3));  // = one unsharded run
@@ -175,6 +174,7 @@ TEST_CASE("merge: shards that cover the folder merge into the single run's rows 
         CHECK(r.failed == 1);
         CHECK(r.evaluated == 6);  // labelled and classified: x.png has no label, c2 failed
         CHECK(r.top1_correct == 4);
+        CHECK(r.top5_evaluated == 6);  // 3 labels, 3 per row
         CHECK(r.top5_correct == 6);
         CHECK(r.confusion == std::vector<std::vector<size_t>>{{1, 1, 0}, {0, 2, 1}, {0, 0, 1}});
     }
@@ -198,7 +198,7 @@ TEST_CASE("merge: missing, doubled and unknown files are named", "[shard]") {
     CHECK(missing.missing == names_of(select_shard(folder.listing.images, {1, 3})));
     CHECK(missing.doubled.empty());
     CHECK(missing.report.images == 8 - missing.missing.size());
-    CHECK(!missing.top5_known);  // one label per row: top-5 cannot be counted
+    CHECK(missing.report.top5_evaluated == 0);  // one label per row: top-5 cannot be counted
 
     const MergeResult doubled = merge_shard_outputs(folder.listing, {s0, s1, s2, s1}, kLabels);
     CHECK(doubled.missing.empty());

@@ -177,27 +177,17 @@ MergeResult merge_shard_outputs(const ImageFolder& folder, const std::vector<Sha
     for (const auto& [file, label] : true_label)
         if (!rows_of.count(file)) result.missing.push_back(file);
 
-    // The summary `vitc batch` prints, counted from the rows (see record_accuracy in batch.cpp).
-    BatchReport& report = result.report;
-    report.images = result.rows.size();
-    const size_t classes = labels.size(), top5 = std::min<size_t>(5, classes);
+    // The summary `vitc batch` prints, counted from the rows as `vitc batch --resume` counts the
+    // rows it keeps, with the true labels of the folder listing.
+    const size_t classes = labels.size();
     for (const ShardRow* row : result.rows) {
-        const int truth = true_label[row->file];
-        if (!row->ok) ++report.failed;
-        if (!row->ok || truth < 0) continue;
         for (int index : row->top)
             if (index < 0 || static_cast<size_t>(index) >= classes)
                 throw Error("row '" + row->file + "': label index " + std::to_string(index) + " is not below " +
                             std::to_string(classes) + " (another --model?)");
-        if (row->top.size() < top5) result.top5_known = false;
-        ++report.evaluated;
-        if (row->top[0] == truth) ++report.top1_correct;
-        if (std::find(row->top.begin(), row->top.begin() + std::min(row->top.size(), top5), truth) !=
-            row->top.begin() + std::min(row->top.size(), top5))
-            ++report.top5_correct;
-        if (report.confusion.empty()) report.confusion.assign(classes, std::vector<size_t>(classes, 0));
-        ++report.confusion[truth][row->top[0]];
+        result.report.add_earlier(row->ok, row->top, true_label[row->file], classes);
     }
+    result.report.not_scored = folder.not_scored;
     return result;
 }
 

@@ -41,8 +41,7 @@ struct MergeResult {
     std::vector<std::string> missing;   // in the folder, in no shard output
     std::vector<std::string> doubled;   // in more than one row (listed once each)
     std::vector<std::string> unknown;   // rows for files the folder does not hold
-    bool top5_known = true;  // every classified row holds min(5, labels) labels (batch --top 5)
-    BatchReport report;      // counts and accuracy over `rows`, with the folder's true labels; no times
+    BatchReport report;  // counts and accuracy over `rows`, with the folder's true labels; no times
 
     bool complete() const { return missing.empty() && doubled.empty() && unknown.empty(); }
 };
