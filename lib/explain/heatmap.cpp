@@ -34,7 +34,7 @@ cv::Mat model_view(const float* input, int channels, int height, int width, cons
         cv::Mat pixels(height, width, CV_8U);
         for (int64_t i = 0; i < plane; ++i) {
             const float v = (input[c * plane + i] * deviation + mean) / rescale;
-            pixels.data[i] = static_cast<unsigned char>(std::clamp(std::lround(v), 0L, 255L));
+            pixels.data[i] = static_cast<unsigned char>(std::lround(std::clamp(v, 0.0f, 255.0f)));
         }
         planes.push_back(pixels);
     }
