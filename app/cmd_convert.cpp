@@ -19,14 +19,14 @@ int convert_command(int argc, char** argv) {
     options.positional_help("CHECKPOINT.pth --arch NAME --out DIR");
     options.add_options()
         ("checkpoint", "the .pth file", cxxopts::value<std::string>())
-        ("a,arch", "torchvision architecture: resnet18, resnet34, resnet50, resnet101, resnet152, vit_b_16, vit_b_32,\n"
-                   "      vit_l_16, vit_l_32, vit_h_14 (widths and depths are read from the tensors)",
+        ("a,arch", "torchvision architecture: resnet18, resnet34, resnet50, resnet101, resnet152, vit_b_16, vit_b_32, "
+                   "vit_l_16, vit_l_32, vit_h_14 (widths and depths are read from the tensors)",
          cxxopts::value<std::string>())
         ("o,out", "model directory to write (must not exist, or be empty)", cxxopts::value<std::string>())
         ("labels", "file with one label per line, as many as the head has classes (default: class_0 ...)",
          cxxopts::value<std::string>())
-        ("image-size", "ResNet: the input size preprocessing resizes to (default 224); a ViT's comes from its\n"
-                       "      positional embeddings", cxxopts::value<int>())
+        ("image-size", "ResNet: the input size preprocessing resizes to (default 224); a ViT's comes from its "
+                       "positional embeddings", cxxopts::value<int>())
         ("heads", "ViT: attention heads (default: hidden size / the architecture's head size, 64, or 80 for vit_h)",
          cxxopts::value<int>());
     options.parse_positional({"checkpoint"});

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config image)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config image checkpoint)
 mkdir -p build-sanitize/fuzz-artifacts
 before=$(ls build-sanitize/fuzz-artifacts | wc -l)
 for h in "${harnesses[@]}"; do
@@ -20,6 +20,7 @@ for h in "${harnesses[@]}"; do
   echo "== fuzz_$h for ${seconds}s" >&2
   dict=tests/fuzz/dict/json.dict
   [ "$h" = image ] && dict=tests/fuzz/dict/image.dict
+  [ "$h" = checkpoint ] && dict=tests/fuzz/dict/pickle.dict
   # OSS-Fuzz's limits: 25 s per input, 2.5 GB of RSS.
   build-sanitize/tests/fuzz/fuzz_$h -max_total_time="$seconds" -rss_limit_mb=2560 -timeout=25 -dict="$dict" -print_final_stats=1 \
     -artifact_prefix="build-sanitize/fuzz-artifacts/$h-" "build-sanitize/fuzz-corpus/$h" "tests/fuzz/corpus/$h" 2>&1 |
