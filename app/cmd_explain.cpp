@@ -10,6 +10,7 @@
 #include "explain/data_uri.hpp"
 #include "explain/heatmap.hpp"
 #include "explain/picture.hpp"
+#include "image/preprocess.hpp"
 #include "io/printable.hpp"
 #include "tasks/atomic_file.hpp"
 #include "tasks/classifier.hpp"
@@ -143,8 +144,9 @@ int explain_command(int argc, char** argv) {
     int failed = 0;
     for (const ImageToExplain& image : images) {
         const std::string path = one_file ? out : (fs::path(out) / picture_name(image.name, taken)).string();
+        uint32_t conversions = 0;
         try {
-            loader.load_image(image.path, input.data());
+            loader.load_image(image.path, input.data(), nullptr, &conversions);
         } catch (const Error& e) {  // the input failed, not the usage: status 1, as classify
             std::cerr << "vitc explain: error: " << printable(e.what()) << "\n";
             ++failed;
@@ -161,7 +163,10 @@ int explain_command(int argc, char** argv) {
         for (size_t i = 0; i < e.explanations.size(); ++i)
             std::cout << (i ? ", " : "") << e.explanations[i].method << " (" << e.explanations[i].height << "x"
                       << e.explanations[i].width << ")";
-        std::cout << "; predicted " << printable(prediction_caption(*model, e)) << "\n";
+        std::cout << "; predicted " << printable(prediction_caption(*model, e));
+        const std::vector<std::string> converted = conversion_names(conversions);
+        for (size_t i = 0; i < converted.size(); ++i) std::cout << (i ? ", " : " (input converted: ") << converted[i];
+        std::cout << (converted.empty() ? "\n" : ")\n");
     }
     if (images.size() > 1) std::cout << "explained " << images.size() - failed << " of " << images.size() << " images\n";
     return failed ? kExitInputFailed : 0;

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import struct
+import zlib
 
 FAILURES = []
 
@@ -27,6 +29,17 @@ def run(vitc, *args):
 def is_png(path):
     with open(path, "rb") as f:
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def colour_png(path, width=40, height=30):
+    """A red-and-blue RGB PNG, wider than tall (the bundled models read grey 28x28)."""
+    rows = b"".join(b"\x00" + b"".join(b"\xc8\x1e\x28" if x < width // 2 else b"\x28\x1e\xc8" for x in range(width))
+                    for _ in range(height))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def main():
@@ -55,6 +68,14 @@ def main():
         check(sorted(os.listdir(out2)) == before, "one picture per image of the folder, named after it")
         check(sorted(os.listdir(assets)) == before, "nothing written into the input folder")
         check(so.count("Grad-CAM on layer3 (7x7)") == len(before), "the CNN gets Grad-CAM on layer3 for every image")
+
+        # A colour photo-like image: the conversion is said.
+        photo_dir = os.path.join(work, "photo")
+        os.makedirs(photo_dir)
+        colour_png(os.path.join(photo_dir, "colour.png"))
+        rc, so, se = run(vitc, "explain", os.path.join(photo_dir, "colour.png"), "--out", os.path.join(work, "colour-explained.png"))
+        check(rc == 0 and "(input converted: colour to grey, aspect ratio changed)" in so,
+              f"explaining a colour image says what the model saw instead ({so.strip()} {se.strip()})")
 
         # Refusals: two images and one picture; an output folder that is (or is in) an input folder.
         x = os.path.join(work, "x.png")
