@@ -12,9 +12,21 @@
 
 namespace vitc::cli {
 
+std::string bundled_model_dir(const std::string& name) {
+    // An installed vitc (cmake --install) finds the bundled models beside it: bin/../share/vitc/models.
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        const auto installed = exe.parent_path() / VITC_INSTALLED_MODELS_RELATIVE / name;
+        if (std::filesystem::is_directory(installed, ec)) return installed.lexically_normal().string();
+    }
+    // A binary run from build/: the source tree's models/.
+    return (std::filesystem::path(VITC_DEFAULT_MODEL_DIR).parent_path() / name).string();
+}
+
 std::string default_model_dir() {
     if (const char* env = std::getenv("VITC_MODEL"); env && *env) return env;
-    return VITC_DEFAULT_MODEL_DIR;
+    return bundled_model_dir("fashion-vit");
 }
 
 void add_model_options(cxxopts::Options& options) {

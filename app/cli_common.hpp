@@ -24,6 +24,8 @@ std::unique_ptr<Model> load_model_from(const cxxopts::ParseResult& args);
 // Applies --threads (checked to be at least 1) when given.
 void set_threads_from(const cxxopts::ParseResult& args);
 std::string default_model_dir();
+// A model shipped in models/ (fashion-vit, fashion-cnn), installed or in the source tree.
+std::string bundled_model_dir(const std::string& name);
 
 // --max-pixels: images declaring more pixels are refused before decoding.
 void add_image_options(cxxopts::Options& options);

@@ -80,7 +80,7 @@ int bench_command(int argc, char** argv) {
          cxxopts::value<std::string>())
         ("attention", "ViT attention kernels, comma separated, each run in turn: auto, full, tiled",
          cxxopts::value<std::string>()->default_value("auto"))
-        ("b,batch", "batch sizes, comma separated", cxxopts::value<std::string>()->default_value("1"))
+        ("b,batch-size", "batch sizes, comma separated", cxxopts::value<std::string>()->default_value("1"))
         ("p,precision", "f32, bf16 or int8", cxxopts::value<std::string>()->default_value("f32"))
         ("t,threads", "threads (default: all cores)", cxxopts::value<int>())
         ("n,iterations", "timed runs per batch size", cxxopts::value<int>()->default_value("20"))
@@ -97,7 +97,7 @@ int bench_command(int argc, char** argv) {
     std::vector<runtime::AttentionKernel> kernels;
     for (const std::string& name : split_list(args["attention"].as<std::string>(), "--attention"))
         kernels.push_back(runtime::parse_attention_kernel(name));
-    const std::vector<int> batches = parse_batches(args["batch"].as<std::string>());
+    const std::vector<int> batches = parse_batches(args["batch-size"].as<std::string>());
     const int patch_size = args["patch-size"].as<int>();
     std::vector<int> image_sizes{args["image-size"].as<int>()};
     if (args.count("tokens")) {

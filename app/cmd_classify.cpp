@@ -2,12 +2,16 @@
 #include <chrono>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "image/preprocess.hpp"
+#include "tasks/batch.hpp"
 #include "tasks/classifier.hpp"
+#include "tasks/resume.hpp"
 #include "io/printable.hpp"
 
 namespace vitc::cli {
@@ -22,6 +26,7 @@ int classify_command(int argc, char** argv) {
         ("f,format", "output format: text, or json (one JSON object per line per image)",
          cxxopts::value<std::string>()->default_value("text"))
         ("logits", "also print the raw logits")
+        ("q,quiet", "no notes on standard error (errors still)")
         ("images", "image files", cxxopts::value<std::vector<std::string>>());
     options.parse_positional({"images"});
     const auto args = parse_or_help(options, argc, argv);
@@ -35,19 +40,32 @@ int classify_command(int argc, char** argv) {
     Classifier classifier(*model, decode_limits_from(args));
     const auto& labels = model->labels();
     int failures = 0;
+    std::map<std::string, size_t> converted;  // said once per run, on stderr
+    // JSON names a file exactly; one that is not UTF-8 also gets its bytes (as batch's JSON Lines).
+    const auto file_json = [](const std::string& path) {
+        nlohmann::ordered_json j = {{"file", path}};
+        if (!is_valid_utf8(path)) j["file_bytes"] = hex_bytes(path);
+        return j;
+    };
     for (const std::string& path : args["images"].as<std::vector<std::string>>()) {
         using Clock = std::chrono::steady_clock;
         const auto start = Clock::now();
         std::vector<float> input(classifier.input_size());
+        uint32_t conversions = 0;
         try {
-            classifier.load_image(path, input.data());
+            classifier.load_image(path, input.data(), nullptr, &conversions);
         } catch (const Error& e) {
             ++failures;
             std::cerr << "vitc classify: error: " << printable(e.what()) << "\n";
-            if (format == "json")
-                std::cout << nlohmann::ordered_json{{"file", path}, {"error", e.what()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+            if (format == "json") {
+                nlohmann::ordered_json j = file_json(path);
+                j["status"] = "error";
+                j["error"] = e.what();
+                std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+            }
             continue;
         }
+        for (const std::string& name : conversion_names(conversions)) ++converted[name];
         const auto loaded = Clock::now();
         const Prediction prediction = classifier.run(input.data(), 1).front();
         const auto done = Clock::now();
@@ -55,9 +73,11 @@ int classify_command(int argc, char** argv) {
         const double model_ms = std::chrono::duration<double, std::milli>(done - loaded).count();
         const auto top = top_k(prediction, k);
 
-        if (format == "json") {
-            nlohmann::ordered_json j = {{"file", path}};
-            for (const Ranked& r : top) j["top"].push_back({{"label", labels[r.index]}, {"index", r.index}, {"prob", r.probability}});
+        if (format == "json") {  // the shape of a batch JSON Lines row, plus logits and times
+            nlohmann::ordered_json j = file_json(path);
+            j["status"] = "ok";
+            j["top"] = top_json(prediction, labels, k);
+            if (conversions) j["input"] = input_json(conversions);
             if (args.count("logits")) j["logits"] = prediction.logits;
             j["time_ms"] = {{"decode_preprocess", preprocess_ms}, {"model", model_ms}};
             std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
@@ -72,7 +92,15 @@ int classify_command(int argc, char** argv) {
             for (float v : prediction.logits) std::cout << " " << std::setprecision(5) << v;
             std::cout << "\n";
         }
-        std::cout << std::setprecision(2) << "  (" << preprocess_ms << " ms decode+preprocess, " << model_ms << " ms model)\n";
+        std::cout << std::setprecision(2) << "  (" << preprocess_ms << " ms decode+preprocess, " << model_ms << " ms model";
+        for (const std::string& name : conversion_names(conversions)) std::cout << "; " << name;
+        std::cout << ")\n";
+    }
+    if (!converted.empty() && !args.count("quiet")) {
+        std::cerr << "vitc classify: note: the model's preprocessing converted images (";
+        for (auto it = converted.begin(); it != converted.end(); ++it)
+            std::cerr << (it == converted.begin() ? "" : ", ") << it->first << ": " << it->second;
+        std::cerr << "); the answers are about the converted images (--strict-input refuses them)\n";
     }
     return failures ? kExitInputFailed : 0;
 }

@@ -16,8 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The bundled models sit side by side: models/fashion-vit (the default model) and models/fashion-cnn.
-std::string bundled(const char* name) { return (fs::path(VITC_DEFAULT_MODEL_DIR).parent_path() / name).string(); }
 
 }  // namespace
 
@@ -30,8 +28,8 @@ int compare_command(int argc, char** argv) {
     options.positional_help("IMAGE|DIR");
     add_image_options(options);
     options.add_options()
-        ("vit", "first model directory", cxxopts::value<std::string>()->default_value(bundled("fashion-vit")))
-        ("cnn", "second model directory", cxxopts::value<std::string>()->default_value(bundled("fashion-cnn")))
+        ("vit", "first model directory", cxxopts::value<std::string>()->default_value(bundled_model_dir("fashion-vit")))
+        ("cnn", "second model directory", cxxopts::value<std::string>()->default_value(bundled_model_dir("fashion-cnn")))
         ("o,out", "also write DIR/report.html: one self-contained page with charts and explanation pictures",
          cxxopts::value<std::string>())
         ("f,format", "text or json", cxxopts::value<std::string>()->default_value("text"))

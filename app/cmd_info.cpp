@@ -45,8 +45,14 @@ int info_command(int argc, char** argv) {
     for (float m : p.mean) std::cout << " " << m;
     std::cout << ", std";
     for (float v : p.std) std::cout << " " << v;
-    std::cout << "\nlabels (" << model->labels().size() << "):";
-    for (size_t i = 0; i < model->labels().size(); ++i) std::cout << (i ? ", " : " ") << i << " " << printable(model->labels()[i]);
+    // A handful on one line; more (ImageNet's 1,000) one per line, index first, for grep and cut.
+    const auto& labels = model->labels();
+    constexpr size_t kOneLine = 12;
+    std::cout << "\nlabels (" << labels.size() << "):";
+    for (size_t i = 0; i < labels.size(); ++i) {
+        if (labels.size() <= kOneLine) std::cout << (i ? ", " : " ") << i << " " << printable(labels[i]);
+        else std::cout << "\n  " << i << "\t" << printable(labels[i]);
+    }
     std::cout << "\n";
     return 0;
 }

@@ -28,8 +28,8 @@ commands:
   train DATA          train a ViT on a labelled folder or Fashion-MNIST; writes a model directory
   convert CKPT.pth    a torchvision checkpoint to a model directory (no Python needed)
 
-  vitc <command> --help   options of a command
-  vitc --version          version
+  vitc <command> --help   options of a command (or: vitc help <command>)
+  vitc -V, --version      version
 
 The default model is the bundled Fashion-MNIST ViT; --model DIR (or $VITC_MODEL) picks another
 directory in the Hugging Face layout (config.json + model.safetensors).
@@ -37,15 +37,30 @@ directory in the Hugging Face layout (config.json + model.safetensors).
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
     // The child process that decodes images for the others (lib/image/isolated_loader.hpp).
     if (argc == 2 && !std::strcmp(argv[1], vitc::kImageLoaderCommand)) return vitc::run_image_loader_worker();
-    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    return run(argc, argv);
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2) {  // a usage error: one line on stderr, as for every other
+        std::cerr << "vitc: no command given; run 'vitc --help' for the commands\n";
+        return vitc::cli::kExitUsage;
+    }
+    if (!std::strcmp(argv[1], "help") && argc >= 3) {  // vitc help CMD: the command's own help
+        static char help[] = "--help";
+        char* args[] = {argv[0], argv[2], help, nullptr};
+        return run(3, args);
+    }
+    if (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
         std::cout << kUsage;
-        return argc < 2 ? vitc::cli::kExitUsage : 0;
+        return 0;
     }
     const std::string command = argv[1];
-    if (command == "--version") {
+    if (command == "--version" || command == "-V") {
         const dnnl_version_t* v = dnnl_version();
         std::cout << "vitc " << VITC_VERSION << " (oneDNN " << v->major << "." << v->minor << "." << v->patch << ")\n";
         return 0;

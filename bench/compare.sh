@@ -29,7 +29,7 @@ fi
 : > "$OUT"
 echo "vitc ..." >&2
 for precision in f32 bf16 int8; do
-  build/app/vitc bench --arch vit-b16 --batch 1,32 --precision "$precision" --threads $THREADS \
+  build/app/vitc bench --arch vit-b16 --batch-size 1,32 --precision "$precision" --threads $THREADS \
     --iterations $ITER --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); [print(json.dumps(dict(r, runtime="vitc", precision=d["precision"], matmul_peak_gflops=d["matmul_peak_gflops"], weights_resident_mb=d["weights_resident_mb"], resident_before_loading_mb=d["resident_before_loading_mb"], flops_per_image=d["flops_per_image"]))) for r in d["results"]]' >> "$OUT"
 done
 echo "PyTorch ..." >&2
@@ -41,7 +41,7 @@ rm -f "$ONNX"
 echo "token sweep ..." >&2
 for spec in "224 32" "224 16" "224 8" "224 4" "384 16" "448 16"; do
   set -- $spec
-  build/app/vitc bench --arch vit-b16 --image-size "$1" --patch-size "$2" --batch 1 --threads $THREADS \
+  build/app/vitc bench --arch vit-b16 --image-size "$1" --patch-size "$2" --batch-size 1 --threads $THREADS \
     --iterations $SWEEP_ITER --warmup 1 --no-peak --format json |
     python3 -c 'import json,sys; d=json.load(sys.stdin); r=d["results"][0]; print(json.dumps(dict(r, runtime="vitc-sweep", image_size='"$1"', patch_size='"$2"', flops_per_image=d["flops_per_image"], architecture=d["architecture"])))' >> "$OUT"
 done

@@ -162,16 +162,16 @@ std::string BatchReport::conversion_notice() const {
            "); the answers are about the converted images (\"input\" in JSON rows; --strict-input refuses them)";
 }
 
-json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k) {
-    json top = json::array();
+nlohmann::ordered_json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k) {
+    nlohmann::ordered_json top = nlohmann::ordered_json::array();
     for (const Ranked& r : top_k(prediction, k))
-        top.push_back(json{{"label", labels[r.index]}, {"index", r.index}, {"prob", r.probability}});
+        top.push_back(nlohmann::ordered_json{{"label", labels[r.index]}, {"index", r.index}, {"prob", r.probability}});
     return top;
 }
 
-json input_json(uint32_t conversions) {
+nlohmann::ordered_json input_json(uint32_t conversions) {
     if (!conversions) return nullptr;
-    return json{{"converted", conversion_names(conversions)}};
+    return nlohmann::ordered_json{{"converted", conversion_names(conversions)}};
 }
 
 void BatchReport::print_text(std::ostream& out, const std::vector<std::string>& labels) const {

@@ -58,9 +58,9 @@ struct BatchReport {
 
 // A prediction in JSON, the same shape everywhere (classify, batch, compare):
 // [{"label": ..., "index": ..., "prob": ...}, ...], best first.
-nlohmann::json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k);
+nlohmann::ordered_json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k);
 // {"converted": ["colour to grey", ...]} for the "input" field; null when nothing was converted.
-nlohmann::json input_json(uint32_t conversions);
+nlohmann::ordered_json input_json(uint32_t conversions);
 
 // A labelled text table: rows are true labels, columns predicted indices.
 void print_confusion_matrix(std::ostream& out, const std::vector<std::string>& labels,

@@ -20,9 +20,9 @@ std::string lower(std::string s) {
 }  // namespace
 
 std::string label_match_key(const std::string& name) {
-    std::string key = lower(name);
-    for (char& c : key)
-        if (c == ' ' || c == '-' || c == '/' || c == '\\') c = '_';
+    std::string key;
+    for (char c : lower(name))
+        if (c != ' ' && c != '-' && c != '_' && c != '/' && c != '\\') key += c;
     return key;
 }
 

@@ -26,8 +26,8 @@ struct ImageFolder {
     std::vector<std::pair<std::string, size_t>> not_scored;
 };
 
-// The key a folder name and a label are matched on: ASCII case, and ' ', '-', '_', '/' and '\'
-// alike ("T-shirt-top", "t_shirt_top" and "T-shirt/top" all match).
+// The key a folder name and a label are matched on: ASCII case ignored, and ' ', '-', '_', '/' and
+// backslash left out ("T-shirt-top", "t_shirt_top", "TShirt top" and "T-shirt/top" all match).
 std::string label_match_key(const std::string& name);
 
 // Folder name for a label: '/' and '\' (impossible in folder names) become '_'.
