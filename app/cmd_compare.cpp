@@ -7,6 +7,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "io/printable.hpp"
 #include "tasks/compare.hpp"
 #include "tasks/compare_html.hpp"
 
@@ -62,15 +63,21 @@ int compare_command(int argc, char** argv) {
     const auto vit = load_model(dirs[0], precisions[0]);
     const auto cnn = load_model(dirs[1], precisions[1]);
     std::vector<ImageEntry> images;
+    std::vector<std::pair<std::string, size_t>> not_scored;
     if (folder) {
-        images = list_image_folder(input, args.count("recursive") > 0, vit->labels()).images;
-        if (images.empty()) std::cerr << "vitc compare: no images found in " << input << "\n";
+        ImageFolder listing = list_image_folder(input, args.count("recursive") > 0, vit->labels());
+        images = std::move(listing.images);
+        not_scored = std::move(listing.not_scored);
+        for (const UnreadableFolder& f : listing.unreadable)
+            std::cerr << "vitc compare: warning: cannot read the folder " << printable(f.relative) << ": " << f.reason << "\n";
+        if (images.empty()) std::cerr << "vitc compare: no images found in " << printable(input) << "\n";
     } else {
         images.push_back({input, fs::path(input).filename().string(), -1});
     }
 
-    const CompareReport report = compare_models({vit.get(), cnn.get()}, {"ViT", "CNN"}, dirs, input, images,
-                                                vit->labels(), compare);
+    CompareReport report = compare_models({vit.get(), cnn.get()}, {"ViT", "CNN"}, dirs, input, images,
+                                          vit->labels(), compare);
+    report.not_scored = std::move(not_scored);
     if (format == "json") std::cout << report.to_json().dump(2) << std::endl;
     else report.print_text(std::cout);
     if (!out_dir.empty()) {

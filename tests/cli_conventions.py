@@ -79,6 +79,12 @@ def main():
         j = json.load(open(summary))
         check("--summary-json names the unscored folders", j.get("not_scored") == {"misc": 3}, j.get("not_scored"))
 
+        r = run([vitc, "compare", folder, "--vit", model, "--cnn", model, "--threads", "1"])
+        check("compare names what was not scored", "not scored (no label matches the folder): misc (3)" in r.stdout,
+              r.stdout[-200:])
+        check("compare repeats its timings and shows the range", "median of 3 rounds" in r.stdout
+              and "ms (" in r.stdout, [l for l in r.stdout.splitlines() if "latency" in l])
+
         # --resume summarises the whole folder, not only the images done this time.
         partial = os.path.join(work, "partial.csv")
         lines = open(out).read().splitlines(True)

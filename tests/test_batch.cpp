@@ -37,7 +37,7 @@ TEST_CASE("image folder: labels from subfolder names, '/' read as '_'", "[batch]
     CHECK(flat.images[3].relative == "other/d.png");
     CHECK(flat.images[3].label == -1);
     using Count = std::pair<std::string, size_t>;
-    CHECK(flat.not_scored == std::vector<Count>{{".", 1}, {"other", 1}});
+    CHECK(flat.not_scored == std::vector<Count>{{"(top level)", 1}, {"other", 1}});
 
     const ImageFolder deep = list_image_folder(dir.path.string(), true, labels);
     CHECK(deep.images.size() == 5);

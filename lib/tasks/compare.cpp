@@ -1,6 +1,8 @@
 #include "tasks/compare.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <thread>
 #include <cmath>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -29,16 +31,46 @@ std::string prediction_text(const ImagePrediction& p) {
     return p.ok ? printable(p.label) + " " + percent(p.probability) : "error";
 }
 
-// Timings: at least min_runs batch-1 runs and about a second of them; then batched runs for
-// about two seconds (at least 3).
-void measure(ComparedModel& m, const CompareOptions& options) {
+// One timing round: at least min_runs batch-1 runs and about half a second of them; then batched
+// runs for about a second (at least 3).
+void measure_round(ComparedModel& m, const CompareOptions& options) {
     const BenchmarkResult probe = benchmark_model(*m.model, m.name, 1, 3, 1);
     const double ms = std::max(probe.latency_ms_median, 1e-3);
-    const int runs = std::clamp(static_cast<int>(1000.0 / ms), options.min_latency_runs, 1000);
+    const int runs = std::clamp(static_cast<int>(500.0 / ms), options.min_latency_runs, 1000);
     m.latency = benchmark_model(*m.model, m.name, 1, runs, 3);
     const double batch_ms = ms * options.throughput_batch;  // pessimistic: no batching gain
     m.throughput = benchmark_model(*m.model, m.name, options.throughput_batch,
-                                   std::clamp(static_cast<int>(2000.0 / batch_ms), 3, 50), 1);
+                                   std::clamp(static_cast<int>(1000.0 / batch_ms), 3, 50), 1);
+    m.latency_rounds_ms.push_back(m.latency.latency_ms_median);
+    m.throughput_rounds.push_back(m.throughput.images_per_second);
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+double max_over_min(const std::vector<double>& v) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return v.empty() || *lo <= 0 ? 1 : *hi / *lo;
+}
+
+// Rounds alternate between the models, so a busy spell hits both; the median is reported with
+// the spread, and the report says when the machine was too busy for the numbers to mean much.
+void measure(CompareReport& r, const CompareOptions& options) {
+    double load[1] = {0};
+    if (getloadavg(load, 1) == 1) r.load_average = load[0];
+    r.cores = static_cast<int>(std::thread::hardware_concurrency());
+    for (int round = 0; round < std::max(1, options.timing_rounds); ++round)
+        for (ComparedModel& m : r.models) measure_round(m, options);
+    for (ComparedModel& m : r.models) {
+        m.latency.latency_ms_median = median(m.latency_rounds_ms);
+        m.throughput.images_per_second = median(m.throughput_rounds);
+        r.spread = std::max({r.spread, max_over_min(m.latency_rounds_ms), max_over_min(m.throughput_rounds)});
+    }
+    // Busy: more runnable work than cores before we started (someone else computing), or rounds
+    // that differ by more than half.
+    r.busy = (r.cores > 0 && r.load_average > r.cores + 0.5) || r.spread > 1.5;
 }
 
 void print_confusion(std::ostream& out, const ComparedModel& m) {
@@ -47,8 +79,9 @@ void print_confusion(std::ostream& out, const ComparedModel& m) {
 }
 
 nlohmann::json prediction_json(const ImagePrediction& p) {
-    if (!p.ok) return {{"error", p.error}};
-    return {{"label", p.label}, {"index", p.index}, {"prob", p.probability}};
+    if (!p.ok) return {{"status", "error"}, {"error", p.error}};
+    // "top" as in classify and batch rows: [{"label", "index", "prob"}]
+    return {{"status", "ok"}, {"top", nlohmann::json::array({{{"label", p.label}, {"index", p.index}, {"prob", p.probability}}})}};
 }
 
 }  // namespace
@@ -122,8 +155,8 @@ CompareReport compare_models(const std::array<const Model*, 2>& models, const st
                 p.correct = b.image->label >= 0 && top.index == b.image->label;
             },
             [](size_t, size_t) {});
-        measure(c, options);
     }
+    measure(r, options);
     return r;
 }
 
@@ -144,10 +177,20 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
     row("precision", a.summary.precision, b.summary.precision);
     row("parameters", fixed(a.summary.parameters / 1e6, 3) + " M", fixed(b.summary.parameters / 1e6, 3) + " M");
     row("FLOPs/image", fixed(a.summary.flops_per_image / 1e6, 2) + " M", fixed(b.summary.flops_per_image / 1e6, 2) + " M");
-    row("latency, batch 1", fixed(a.latency.latency_ms_median, 3) + " ms (median of " + std::to_string(a.latency.iterations) + ")",
-        fixed(b.latency.latency_ms_median, 3) + " ms (median of " + std::to_string(b.latency.iterations) + ")");
-    row("throughput, batch " + std::to_string(a.throughput.batch), fixed(a.throughput.images_per_second, 0) + " images/s",
-        fixed(b.throughput.images_per_second, 0) + " images/s");
+    const auto range = [&](const std::vector<double>& v, int digits) {
+        const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+        return v.size() < 2 ? std::string() : " (" + fixed(*lo, digits) + "-" + fixed(*hi, digits) + ")";
+    };
+    row("latency, batch 1", fixed(a.latency.latency_ms_median, 3) + " ms" + range(a.latency_rounds_ms, 3),
+        fixed(b.latency.latency_ms_median, 3) + " ms" + range(b.latency_rounds_ms, 3));
+    row("throughput, batch " + std::to_string(a.throughput.batch),
+        fixed(a.throughput.images_per_second, 0) + " images/s" + range(a.throughput_rounds, 0),
+        fixed(b.throughput.images_per_second, 0) + " images/s" + range(b.throughput_rounds, 0));
+    out << "(timings: median of " << a.latency_rounds_ms.size() << " rounds, alternating the models; range in brackets)\n";
+    if (busy)
+        out << "note: the machine was busy (load average " << fixed(load_average, 1) << " on " << cores
+            << " cores; rounds differed by up to " << fixed(spread, 1)
+            << "x): the timings are rough; compare them on a quiet machine\n";
     if (labelled) {  // "-" for a model none of whose labels name the folder's classes
         const auto share = [&](size_t part, const BatchReport& r, bool count) {
             if (!r.evaluated) return std::string("-");
@@ -163,6 +206,9 @@ void CompareReport::print_text(std::ostream& out, size_t max_listed) const {
     out << "\nimages: " << images.size() << ", classified by both: " << n << ", agreement: " << agreements() << "/" << n;
     if (n) out << " (" << percent(static_cast<double>(agreements()) / n) << ")";
     out << "\n";
+    for (size_t i = 0; i < not_scored.size(); ++i)
+        out << (i ? ", " : "not scored (no label matches the folder): ") << printable(not_scored[i].first) << " ("
+            << not_scored[i].second << ")" << (i + 1 == not_scored.size() ? "\n" : "");
 
     // Every image when there are few; otherwise the disagreements (unlabelled) up to max_listed.
     const bool all = images.size() <= max_listed;
@@ -232,6 +278,13 @@ nlohmann::json CompareReport::to_json() const {
     j["agreements"] = agreements();
     j["agreement_rate"] = compared() ? static_cast<double>(agreements()) / compared() : 0.0;
     j["labelled"] = labelled;
+    if (!not_scored.empty()) {
+        nlohmann::json folders = nlohmann::json::object();
+        for (const auto& [name, count] : not_scored) folders[name] = count;
+        j["not_scored"] = folders;
+    }
+    j["timing"] = {{"rounds", models[0].latency_rounds_ms.size()}, {"load_average", load_average}, {"cores", cores},
+                   {"spread", spread}, {"busy", busy}};
     for (const ComparedModel& m : models) {
         nlohmann::json s = {{"name", m.name},
                             {"model", m.directory},
@@ -244,6 +297,8 @@ nlohmann::json CompareReport::to_json() const {
                             {"latency_runs", m.latency.iterations},
                             {"throughput_batch", m.throughput.batch},
                             {"throughput_images_per_second", m.throughput.images_per_second},
+                            {"latency_ms_rounds", m.latency_rounds_ms},
+                            {"throughput_rounds", m.throughput_rounds},
                             {"classification", m.report.to_json(m.model->labels())}};
         if (m.report.evaluated) {
             nlohmann::json per_class = nlohmann::json::object();

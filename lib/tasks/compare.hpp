@@ -21,6 +21,7 @@ struct CompareOptions {
     int batch_size = 32;        // images per forward pass while classifying
     int throughput_batch = 32;  // batch of the throughput measurement
     int min_latency_runs = 20;  // batch-1 latency: the median of at least this many runs after warm-up
+    int timing_rounds = 3;      // each timing repeated, alternating models; the spread is reported
     DecodeLimits limits;
 };
 
@@ -30,8 +31,11 @@ struct ComparedModel {
     const Model* model = nullptr;
     ModelSummary summary;
     BatchReport report;           // accuracy and confusion over the images (labels by name)
-    BenchmarkResult latency;      // batch 1
-    BenchmarkResult throughput;   // batch CompareOptions::throughput_batch
+    BenchmarkResult latency;      // batch 1; latency_ms_median: the median over the rounds
+    BenchmarkResult throughput;   // batch CompareOptions::throughput_batch; images_per_second likewise
+    // One value per timing round (rounds alternate between the two models, so both see the same
+    // machine): batch-1 median latency and batched throughput.
+    std::vector<double> latency_rounds_ms, throughput_rounds;
 
     // Per true class (the model's label order): correct / images of that class; -1 without images.
     std::vector<double> per_class_accuracy() const;
@@ -62,6 +66,14 @@ struct CompareReport {
     std::array<ComparedModel, 2> models;
     std::vector<ComparedImage> images;
     bool labelled = false;
+    // In a labelled folder, images outside the label folders, by folder (classified, not scored).
+    std::vector<std::pair<std::string, size_t>> not_scored;
+    // The machine while timing: the 1-minute load average before the rounds, the cores, and
+    // whether the timings should be read as rough (other work running, or rounds far apart).
+    double load_average = 0;
+    int cores = 0;
+    bool busy = false;
+    double spread = 1;  // the largest max/min ratio over the rounds of one measurement
 
     size_t compared() const;    // images both models classified
     size_t agreements() const;

@@ -101,7 +101,7 @@ ImageFolder list_image_folder(const std::string& root, bool recursive, const std
         for (const ImageEntry& image : folder.images)
             if (image.label < 0) {
                 const fs::path relative(image.relative);
-                ++not_scored[std::next(relative.begin()) == relative.end() ? "." : relative.begin()->string()];
+                ++not_scored[std::next(relative.begin()) == relative.end() ? "(top level)" : relative.begin()->string()];
             }
         folder.not_scored.assign(not_scored.begin(), not_scored.end());
     }

@@ -22,7 +22,7 @@ struct ImageFolder {
     bool labelled = false;           // at least one subfolder is named after a label
     std::vector<UnreadableFolder> unreadable;  // subfolders that were to be listed but could not be
     // In a labelled folder, the images whose folder names no label (classified, not scored), by
-    // top-level folder ("." for the images beside the label folders), sorted by name.
+    // top-level folder ("(top level)" for the images beside the label folders), sorted by name.
     std::vector<std::pair<std::string, size_t>> not_scored;
 };
 
