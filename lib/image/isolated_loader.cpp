@@ -125,7 +125,7 @@ void IsolatedImageLoader::start() {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, sv[1], STDIN_FILENO);  // dup2 clears close-on-exec
     posix_spawn_file_actions_adddup2(&actions, sv[1], STDOUT_FILENO);
-    // The child ignores Ctrl-C (it reaches the whole terminal process group): the parent decides.
+    // The child ignores Ctrl-C and SIGTERM (they reach the whole process group): the parent decides.
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     sigset_t none;
@@ -248,8 +248,9 @@ void IsolatedImageLoader::load(const std::string& path, float* out, size_t float
 // ------------------------------------------------------------------------------- the child side
 
 int run_image_loader_worker() {
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGPIPE, SIG_IGN);
+    // Ctrl-C, scancel, systemd and docker signal every process of the job or terminal; the parent
+    // decides (it kills us with SIGKILL), so that the image in hand never becomes a spurious error row.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, SIG_IGN);
     // Never outlive the parent (killed with SIGKILL, say). PR_SET_PDEATHSIG would fire when the
     // *thread* that started us ends, and batch starts loaders from short-lived threads; so watch.
     const pid_t parent = ::getppid();
