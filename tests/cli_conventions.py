@@ -79,7 +79,10 @@ def main():
         j = json.load(open(summary))
         check("--summary-json names the unscored folders", j.get("not_scored") == {"misc": 3}, j.get("not_scored"))
 
-        r = run([vitc, "compare", folder, "--vit", model, "--cnn", model, "--threads", "1"])
+        report_dir = os.path.join(work, "report")
+        r = run([vitc, "compare", folder, "--vit", model, "--cnn", model, "--threads", "1", "--out", report_dir])
+        page = open(os.path.join(report_dir, "report.html")).read() if os.path.exists(report_dir) else ""
+        check("compare's report names what was not scored", "Not scored (no label matches the folder): misc (3)" in page)
         check("compare names what was not scored", "not scored (no label matches the folder): misc (3)" in r.stdout,
               r.stdout[-200:])
         check("compare repeats its timings and shows the range", "median of 3 rounds" in r.stdout

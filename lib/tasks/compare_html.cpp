@@ -153,6 +153,12 @@ void accuracy_section(std::ostream& h, const CompareReport& r) {
     h << "<section id=\"accuracy\"><h2>Predictions and accuracy</h2>\n";
     h << "<p>Images: " << r.images.size() << "; classified by both: " << r.compared() << "; the models agree on "
       << r.agreements() << " (" << percent(r.agreements(), r.compared()) << ").</p>\n";
+    if (!r.not_scored.empty()) {  // classified, but in folders named after no label
+        h << "<p class=\"note\">Not scored (no label matches the folder): ";
+        for (size_t i = 0; i < r.not_scored.size(); ++i)
+            h << (i ? ", " : "") << escape(r.not_scored[i].first) << " (" << r.not_scored[i].second << ")";
+        h << ".</p>\n";
+    }
     if (!r.labelled || (!a.report.evaluated && !b.report.evaluated)) {
         h << "<p class=\"note\">No true labels (subfolders named after the labels make a folder labelled), so no "
              "accuracy.</p>\n</section>\n";
