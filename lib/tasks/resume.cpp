@@ -157,24 +157,4 @@ std::string from_hex(const std::string& hex) {
     return out;
 }
 
-bool is_valid_utf8(const std::string& s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        const unsigned char c = s[i];
-        int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
-        if (extra < 0 || i + extra > s.size() - 1) return false;  // i < s.size(), so no wrap
-        uint32_t code = extra == 0 ? c : extra == 1 ? (c & 0x1f) : extra == 2 ? (c & 0x0f) : (c & 0x07);
-        for (int k = 1; k <= extra; ++k) {
-            const unsigned char d = s[i + k];
-            if ((d & 0xc0) != 0x80) return false;
-            code = (code << 6) | (d & 0x3f);
-        }
-        // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
-        static const uint32_t smallest[] = {0, 0x80, 0x800, 0x10000};
-        if (code < smallest[extra] || (code >= 0xd800 && code <= 0xdfff) || code > 0x10ffff) return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 }  // namespace vitc

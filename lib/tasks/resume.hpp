@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "io/printable.hpp"  // is_valid_utf8
+
 namespace vitc {
 
 // What a kept row says, for the summary of a resumed run.
@@ -41,6 +43,5 @@ ExistingOutput read_existing_output(const std::string& path, bool json_lines);  
 // carry the exact bytes of a non-UTF-8 name in "file_bytes".
 std::string hex_bytes(const std::string& bytes);
 std::string from_hex(const std::string& hex);  // throws Error on a malformed string
-bool is_valid_utf8(const std::string& text);
 
 }  // namespace vitc
