@@ -47,7 +47,8 @@ int compare_command(int argc, char** argv) {
     if (format != "text" && format != "json") throw Error("--format must be text or json, not '" + format + "'");
     CompareOptions compare;
     compare.batch_size = args["batch-size"].as<int>();
-    if (compare.batch_size < 1) throw Error("--batch-size must be at least 1");
+    if (compare.batch_size < 1 || compare.batch_size > kMaxBatchSize)
+        throw Error("--batch-size must be between 1 and " + std::to_string(kMaxBatchSize));
     compare.limits = decode_limits_from(args);
     std::error_code ec;
     const bool folder = fs::is_directory(input, ec);

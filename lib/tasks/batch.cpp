@@ -68,7 +68,10 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
                       const std::function<void(const BatchRow&)>& on_row,
                       const std::function<void(size_t, size_t)>& on_progress,
                       const std::function<bool()>& should_stop) {
-    if (batch_size < 1) throw Error("--batch-size must be at least 1");
+    // As bench's limit: beyond this a forward pass gains nothing and its buffers grow without bound.
+    if (batch_size < 1 || batch_size > kMaxBatchSize)
+        throw Error("--batch-size must be between 1 and " + std::to_string(kMaxBatchSize) + ", not " +
+                    std::to_string(batch_size));
     const auto start = Clock::now();
     const size_t classes = classifier.model().labels().size(), step = static_cast<size_t>(batch_size);
     BatchReport report;

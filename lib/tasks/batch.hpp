@@ -66,6 +66,8 @@ nlohmann::ordered_json input_json(uint32_t conversions);
 void print_confusion_matrix(std::ostream& out, const std::vector<std::string>& labels,
                             const std::vector<std::vector<size_t>>& confusion);
 
+constexpr int kMaxBatchSize = 4096;
+
 // Runs every image through the classifier, batch_size at a time, calling on_row for each image
 // in order and on_progress(done, total) after each batch. should_stop is asked before each
 // batch; when it says yes the run ends with the rows done so far.

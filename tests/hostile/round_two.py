@@ -251,6 +251,8 @@ def main():
         check("arguments/a comma in a file name", r.returncode == 0 and r.stdout.count(b"\n") == 1, r.stderr[-80:])
         r = run(classify + [comma, "--threads", "65535"])
         check("arguments/--threads 65535 refused", r.returncode == 2 and b"--threads" in r.stderr, r.returncode)
+        r = run([vitc, "batch", ok_dir, "--model", model, "--batch-size", "100000000"])
+        check("arguments/--batch-size 1e8 refused", r.returncode == 2 and b"--batch-size" in r.stderr, r.stderr[-80:])
         same = os.path.join(work, "same.csv")
         r = run([vitc, "batch", ok_dir, "--model", model, "--out", same, "--summary-json", same])
         check("arguments/--out X --summary-json X refused", r.returncode == 2, r.stderr[-80:])
