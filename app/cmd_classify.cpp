@@ -11,7 +11,6 @@
 #include "image/preprocess.hpp"
 #include "tasks/batch.hpp"
 #include "tasks/classifier.hpp"
-#include "tasks/resume.hpp"
 #include "io/printable.hpp"
 
 namespace vitc::cli {
@@ -41,12 +40,6 @@ int classify_command(int argc, char** argv) {
     const auto& labels = model->labels();
     int failures = 0;
     std::map<std::string, size_t> converted;  // said once per run, on stderr
-    // JSON names a file exactly; one that is not UTF-8 also gets its bytes (as batch's JSON Lines).
-    const auto file_json = [](const std::string& path) {
-        nlohmann::ordered_json j = {{"file", path}};
-        if (!is_valid_utf8(path)) j["file_bytes"] = hex_bytes(path);
-        return j;
-    };
     for (const std::string& path : args["images"].as<std::vector<std::string>>()) {
         using Clock = std::chrono::steady_clock;
         const auto start = Clock::now();

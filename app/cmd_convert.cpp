@@ -1,12 +1,12 @@
 // vitc convert : a torchvision checkpoint (.pth, as torch.save writes it) to a model directory,
-// without Python (lib/io/checkpoint_convert.hpp; the pickle is read by lib/io/pickle.hpp, which
+// without Python (lib/tasks/checkpoint_convert.hpp; the pickle is read by lib/io/pickle.hpp, which
 // builds tensors and dicts and calls nothing).
 #include <iostream>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
-#include "io/checkpoint_convert.hpp"
+#include "tasks/checkpoint_convert.hpp"
 #include "io/printable.hpp"
 
 namespace vitc::cli {

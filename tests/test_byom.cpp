@@ -11,7 +11,7 @@
 
 #include "errors.hpp"
 #include "io/checkpoint.hpp"
-#include "io/checkpoint_convert.hpp"
+#include "tasks/checkpoint_convert.hpp"
 #include "io/pickle.hpp"
 #include "io/safetensors.hpp"
 #include "io/zip_archive.hpp"

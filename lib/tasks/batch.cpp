@@ -172,6 +172,12 @@ nlohmann::ordered_json top_json(const Prediction& prediction, const std::vector<
     return top;
 }
 
+nlohmann::ordered_json file_json(const std::string& path) {
+    nlohmann::ordered_json j = {{"file", path}};
+    if (!is_valid_utf8(path)) j["file_bytes"] = hex_bytes(path);
+    return j;
+}
+
 nlohmann::ordered_json input_json(uint32_t conversions) {
     if (!conversions) return nullptr;
     return nlohmann::ordered_json{{"converted", conversion_names(conversions)}};
@@ -278,10 +284,9 @@ void RowWriter::write(const BatchRow& row) {
     const int truth = row.image->label;
     const std::vector<Ranked> top = row.ok ? top_k(row.prediction, top_k_) : std::vector<Ranked>{};
     if (format_ == Format::JsonLines) {
-        nlohmann::ordered_json j = {{"file", row.image->relative}};
-        // JSON strings are UTF-8: a name that is not gets its exact bytes too, or two such names
-        // would read back as one (and --resume would redo or drop them).
-        if (!is_valid_utf8(row.image->relative)) j["file_bytes"] = hex_bytes(row.image->relative);
+        // A name that is not UTF-8 gets its exact bytes too, or two such names would read back as
+        // one (and --resume would redo or drop them).
+        nlohmann::ordered_json j = file_json(row.image->relative);
         j["status"] = row.ok ? "ok" : "error";
         if (row.ok) {
             j["top"] = top_json(row.prediction, labels_, top_k_);

@@ -59,6 +59,9 @@ struct BatchReport {
 // A prediction in JSON, the same shape everywhere (classify, batch, compare):
 // [{"label": ..., "index": ..., "prob": ...}, ...], best first.
 nlohmann::ordered_json top_json(const Prediction& prediction, const std::vector<std::string>& labels, int k);
+// {"file": path}, plus "file_bytes" (hex) when the name is not UTF-8 (JSON strings must be): the
+// start of every JSON row about a file.
+nlohmann::ordered_json file_json(const std::string& path);
 // {"converted": ["colour to grey", ...]} for the "input" field; null when nothing was converted.
 nlohmann::ordered_json input_json(uint32_t conversions);
 

@@ -1,4 +1,4 @@
-#include "io/checkpoint_convert.hpp"
+#include "tasks/checkpoint_convert.hpp"
 
 #include <unistd.h>
 
