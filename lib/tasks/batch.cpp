@@ -120,20 +120,16 @@ BatchReport run_batch(Classifier& classifier, const std::vector<ImageEntry>& ima
 }
 
 void BatchReport::add(const BatchRow& row, size_t classes) {
-    ++images;
-    if (!row.ok) {
-        ++failed;
-        return;
-    }
-    if (row.conversions) {
-        ++converted_images;
-        for (uint32_t bit = 1; bit <= kUpscaled; bit <<= 1)
-            if (row.conversions & bit) ++converted[bit];
-    }
     std::vector<int> ranked;
-    for (const Ranked& r : top_k(row.prediction, 5)) ranked.push_back(r.index);
-    add_earlier(true, ranked, row.image->label, classes);
-    --images;  // add_earlier counted it again
+    if (row.ok) {
+        if (row.conversions) {
+            ++converted_images;
+            for (uint32_t bit = 1; bit <= kUpscaled; bit <<= 1)
+                if (row.conversions & bit) ++converted[bit];
+        }
+        for (const Ranked& r : top_k(row.prediction, 5)) ranked.push_back(r.index);
+    }
+    add_earlier(row.ok, ranked, row.image->label, classes);
 }
 
 void BatchReport::add_earlier(bool ok, const std::vector<int>& ranked, int truth, size_t classes) {

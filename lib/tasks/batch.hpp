@@ -42,7 +42,8 @@ struct BatchReport {
 
     // Counts one row (ok or not) into the totals, the accuracy and the conversions.
     void add(const BatchRow& row, size_t classes);
-    // Counts a row kept from an earlier output by --resume, so the summary covers the whole folder.
+    // Counts one row from what it holds (add() for this run's rows; --resume for the rows it kept,
+    // so the summary covers the whole folder).
     // ranked: the label indices the row holds, best first (empty for an error row).
     void add_earlier(bool ok, const std::vector<int>& ranked, int truth, size_t classes);
 
