@@ -20,6 +20,7 @@
 #include "runtime/tiled_attention.hpp"
 #include "runtime/linear_train.hpp"
 #include "train/parameters.hpp"
+#include "train/train_model.hpp"
 
 namespace vitc::train {
 
@@ -96,12 +97,6 @@ struct ViTActivations {
     std::vector<float> pooled;        // [N, D]
     std::vector<float> logits;        // [N, K]
 };
-
-// How attention is computed: Full keeps the T x T probabilities per block (oneDNN batched
-// matmuls and softmax); Tiled is runtime/tiled_attention.hpp's flash kernel, which keeps only
-// the log-sum-exp per row and recomputes the probabilities in backward. Auto: Full while one
-// block's probabilities fit 256 MiB, else Tiled.
-enum class TrainAttention { Auto, Full, Tiled };
 
 // Primitives and activations for batches of exactly `batch` images.
 class ViTTrainSession {
