@@ -8,6 +8,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "train/train_models.hpp"
 #include "train/trainer.hpp"
 
 namespace vitc::cli {

@@ -21,7 +21,7 @@ void write_floats(std::ostream& out, const std::vector<float>& v) {
 
 void write_checkpoint(const std::string& path, const Checkpoint& c) {
     nlohmann::json state = c.state;
-    state["lengths"] = {c.parameters.size(), c.first_moment.size(), c.second_moment.size()};
+    state["lengths"] = {c.parameters.size(), c.first_moment.size(), c.second_moment.size(), c.model_state.size()};
     const std::string text = state.dump();
     AtomicFile file(path);
     std::ostream& out = file.stream();
@@ -32,6 +32,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
     write_floats(out, c.parameters);
     write_floats(out, c.first_moment);
     write_floats(out, c.second_moment);
+    write_floats(out, c.model_state);
     file.commit();
 }
 
@@ -50,10 +51,10 @@ Checkpoint read_checkpoint(const std::string& path) {
         throw Error(path + ": checkpoint header: " + e.what());
     }
     size_t offset = 16 + length;
-    std::vector<float>* arrays[] = {&c.parameters, &c.first_moment, &c.second_moment};
+    std::vector<float>* arrays[] = {&c.parameters, &c.first_moment, &c.second_moment, &c.model_state};
     const auto lengths = c.state.at("lengths").get<std::vector<size_t>>();
-    if (lengths.size() != 3) throw Error(path + ": checkpoint header has no array lengths");
-    for (int i = 0; i < 3; ++i) {
+    if (lengths.size() != 4) throw Error(path + ": checkpoint header has no array lengths");
+    for (int i = 0; i < 4; ++i) {
         const size_t n = lengths[i];
         if (n > (bytes.size() - offset) / sizeof(float)) throw Error(path + ": truncated checkpoint");
         arrays[i]->resize(n);

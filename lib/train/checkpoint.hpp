@@ -1,6 +1,7 @@
 #pragma once
 // A training checkpoint: everything a run needs to continue exactly where it stopped.
 //   "VITCKPT1" | u64 little-endian JSON length | JSON | parameters | first moment | second moment
+//   | model state
 // The JSON holds the architecture, the settings that must not change across --resume, the
 // position (epoch, batch within the epoch, optimiser step), the RNG state at the start of the
 // epoch (so the epoch's shuffle is replayed), the partial epoch's sums and the log so far. The
@@ -16,6 +17,7 @@ namespace vitc::train {
 struct Checkpoint {
     nlohmann::json state;
     std::vector<float> parameters, first_moment, second_moment;
+    std::vector<float> model_state;  // the model's non-trained tensors (BatchNorm running statistics)
 };
 
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);

@@ -20,7 +20,7 @@
 #include "train/augment.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cross_entropy.hpp"
-#include "train/model_export.hpp"
+#include "train/train_models.hpp"
 
 namespace vitc::train {
 
@@ -95,47 +95,10 @@ std::string format_seconds(double s) {
     return buffer;
 }
 
-ViTArchitecture preset(const std::string& name) {
-    ViTArchitecture a;
-    ViTConfig& c = a.config;
-    c.layer_norm_eps = 1e-6f;
-    c.pooling = Pooling::Cls;
-    c.position_embedding = PositionEmbeddingType::Learned;
-    c.patch_size = 4;
-    if (name == "vit") {
-        c.hidden_size = 64, c.num_layers = 6, c.num_heads = 4, c.intermediate_size = 128;
-    } else if (name == "vit-tiny") {
-        c.hidden_size = 32, c.num_layers = 2, c.num_heads = 2, c.intermediate_size = 64;
-    } else {
-        std::string names;
-        for (const std::string& n : architecture_presets()) names += (names.empty() ? "" : ", ") + n;
-        throw Error("--arch '" + name + "' is neither a preset (" + names + ") nor a config.json file");
-    }
-    return a;
-}
-
 }  // namespace
-
-std::vector<std::string> architecture_presets() { return {"vit", "vit-tiny"}; }
 
 std::string checkpoint_file(const std::string& out) { return (fs::path(out) / "checkpoint.vitc").string(); }
 std::string train_log_file(const std::string& out) { return (fs::path(out) / "train_log.jsonl").string(); }
-
-ViTArchitecture training_architecture(const std::string& arch_name, const ImageDataset& data) {
-    std::error_code ec;
-    ViTArchitecture a;
-    if (fs::is_regular_file(arch_name, ec)) {
-        a = read_architecture(arch_name);
-    } else {
-        a = preset(arch_name);
-        a.config.num_channels = data.channels;
-        a.config.image_height = data.height;
-        a.config.image_width = data.width;
-    }
-    a.config.labels = data.class_names;
-    check_architecture(a);
-    return a;
-}
 
 int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostream& out,
                  const std::function<void(int64_t)>& after_step) {
@@ -148,14 +111,9 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     // The data, decoded once, at the architecture's size when a config.json fixes it.
     const auto load_start = Clock::now();
     std::error_code ec;
-    ImageDataset data;
-    if (fs::is_regular_file(o.arch, ec)) {
-        const ViTArchitecture fixed = read_architecture(o.arch);
-        data = load_dataset(o.data, fixed.config.num_channels, fixed.config.image_height, fixed.config.image_width);
-    } else {
-        data = load_dataset(o.data);
-    }
-    const ViTArchitecture arch = training_architecture(o.arch, data);
+    const ArchitectureInput input = architecture_input(o.arch);
+    const ImageDataset data = load_dataset(o.data, input.channels, input.height, input.width);
+    const std::unique_ptr<TrainModel> model = make_train_model(o.arch, data);
     out << "data: " << data.size() << " images of " << data.width << "x" << data.height << "x" << data.channels
         << ", " << data.class_names.size() << " classes, decoded in " << std::fixed << std::setprecision(1)
         << seconds_since(load_start) << " s";
@@ -178,16 +136,14 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     std::vector<float> mean, stddev;
     channel_statistics(data, train, mean, stddev);
 
-    const ParameterLayout layout = vit_parameter_layout(arch);
-    std::vector<float> parameters(layout.size()), gradients(layout.size(), 0.0f);
-    init_vit_parameters(arch, layout, parameters.data(), o.seed + 1);
-    const ViTParameters p = vit_parameter_views(arch, layout, parameters.data());
-    const ViTParameters g = vit_parameter_views(arch, layout, gradients.data());
+    const ParameterLayout& layout = model->parameters();
+    std::vector<float> parameters(layout.size()), gradients(layout.size(), 0.0f), state(model->state().size());
+    model->initialise(parameters.data(), state.data(), o.seed + 1);
     Optimizer optimizer(layout, o.optimizer);
 
     // Everything that must match for --resume to continue the same run.
     const nlohmann::json settings = {
-        {"architecture", architecture_json(arch)}, {"seed", o.seed}, {"batch", batch}, {"epochs", o.epochs},
+        {"architecture", model->config()}, {"labels", data.class_names}, {"seed", o.seed}, {"batch", batch}, {"epochs", o.epochs},
         {"lr", o.optimizer.lr}, {"weight_decay", o.optimizer.weight_decay}, {"clip", o.optimizer.clip_norm},
         {"optimizer", o.optimizer.kind == OptimizerKind::AdamW ? "adamw" : "sgd"},
         {"warmup_steps", warmup_steps}, {"label_smoothing", o.label_smoothing}, {"augment", o.augment.describe()}, {"train_images", train.size()},
@@ -209,9 +165,10 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
                 throw Error(checkpoint_path + ": the checkpoint was made with another " + key + " (" +
                             s.at("settings").value(key, nlohmann::json()).dump() + ", now " + value.dump() + ")");
         if (c.parameters.size() != parameters.size() || c.first_moment.size() != optimizer.first_moment().size() ||
-            c.second_moment.size() != optimizer.second_moment().size())
+            c.second_moment.size() != optimizer.second_moment().size() || c.model_state.size() != state.size())
             throw Error(checkpoint_path + ": parameter count does not match the architecture");
         parameters = c.parameters;
+        state = c.model_state;
         optimizer.first_moment() = c.first_moment;
         optimizer.second_moment() = c.second_moment;
         epoch = s.at("epoch");
@@ -238,18 +195,19 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     if (ec) throw Error(o.out + ": cannot create: " + ec.message());
 
     auto save_checkpoint = [&]() {
-        nlohmann::json state = {{"version", 1}, {"settings", settings}, {"epoch", epoch},
+        nlohmann::json position = {{"version", 2}, {"settings", settings}, {"epoch", epoch},
                                 {"batch_in_epoch", batch_in_epoch}, {"step", step}, {"epoch_rng", epoch_rng},
                                 {"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen},
                                 {"best_accuracy", best_accuracy}, {"best_loss", best_loss}, {"best_epoch", best_epoch},
                                 {"epoch_seconds", epoch_seconds}, {"log", log_lines},
                                 {"threads", runtime::max_threads()}};
-        write_checkpoint(checkpoint_path, {state, parameters, optimizer.first_moment(), optimizer.second_moment()});
+        write_checkpoint(checkpoint_path, {position, parameters, optimizer.first_moment(), optimizer.second_moment(), state});
     };
 
-    ViTTrainSession session(arch, batch, o.attention);
-    std::unique_ptr<ViTTrainSession> remainder;  // validation's last, smaller batch
-    const int64_t K = arch.classes();
+    const SessionOptions session_options{o.attention, o.precision};
+    const std::unique_ptr<TrainSession> session = model->session(batch, session_options);
+    std::unique_ptr<TrainSession> remainder;  // validation's last, smaller batch
+    const int64_t K = model->classes();
     // Two batch buffers: a worker thread prepares the next batch (augmentation, normalisation)
     // while this one computes.
     std::vector<float> images[2], dlogits(batch * K);
@@ -279,7 +237,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
             next.get();
             if (batch_in_epoch + 1 < steps_per_epoch) next = std::async(std::launch::async, prepare, batch_in_epoch + 1);
             const int slot = static_cast<int>(batch_in_epoch % 2);
-            const float* logits = session.forward(p, images[slot].data());
+            const float* logits = session->forward(parameters.data(), state.data(), images[slot].data(), Mode::Train);
             const LossResult r =
                 cross_entropy(logits, labels[slot].data(), batch, K, o.label_smoothing, dlogits.data());
             if (!std::isfinite(r.loss)) {
@@ -291,7 +249,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
                   << "; a lower --lr may help";
                 throw Error(m.str());
             }
-            session.backward(p, g, dlogits.data());
+            session->backward(parameters.data(), gradients.data(), dlogits.data());
             clip_by_global_norm(gradients.data(), gradients.size(), o.optimizer.clip_norm);
             lr = scheduled_learning_rate(o.optimizer.lr, step, warmup_steps, total_steps);
             optimizer.step(parameters.data(), gradients.data(), lr);
@@ -325,13 +283,13 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         int64_t val_correct = 0;
         for (size_t start = 0; start < val.size(); start += batch) {
             const int n = static_cast<int>(std::min<size_t>(batch, val.size() - start));
-            ViTTrainSession* s = &session;
+            TrainSession* s = session.get();
             if (n != batch) {
-                if (!remainder || remainder->batch() != n) remainder = std::make_unique<ViTTrainSession>(arch, n, o.attention);
+                if (!remainder || remainder->batch() != n) remainder = model->session(n, session_options);
                 s = remainder.get();
             }
             fill_batch(data, val.data() + start, n, Augmentation{}, 0, mean, stddev, images[0].data(), labels[0].data());
-            const LossResult r = cross_entropy(s->forward(p, images[0].data()), labels[0].data(), n, K, 0.0f, nullptr);
+            const LossResult r = cross_entropy(s->forward(parameters.data(), state.data(), images[0].data(), Mode::Eval), labels[0].data(), n, K, 0.0f, nullptr);
             val_loss += r.loss * n;
             val_correct += r.correct;
         }
@@ -357,7 +315,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
             best_accuracy = val_accuracy;
             best_loss = val_mean_loss;
             best_epoch = epoch + 1;
-            write_vit_model_directory(o.out, arch, layout, parameters.data(), mean, stddev);
+            model->write_model_directory(o.out, parameters.data(), state.data(), mean, stddev);
         }
         // The next epoch's shuffle continues the generator from where this one left it.
         epoch_rng = rng_state(epoch_generator);

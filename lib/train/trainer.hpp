@@ -1,5 +1,5 @@
 #pragma once
-// `vitc train`: a ViT trained from scratch on a labelled folder or IDX files, to a model
+// `vitc train`: a ViT or a ResNet (train/train_models.hpp) trained from scratch on a labelled folder or IDX files, to a model
 // directory vitc loads. Per epoch: a seeded shuffle, steps of forward, loss, backward, clipping
 // and an optimiser update; then validation, train_log.jsonl, the best-on-validation weights and
 // a checkpoint. A stop request (Ctrl-C) writes a checkpoint at the current step; --resume
@@ -14,7 +14,7 @@
 #include "train/augment.hpp"
 #include "train/dataset.hpp"
 #include "train/optimizer.hpp"
-#include "train/vit_train.hpp"
+#include "train/train_model.hpp"
 
 namespace vitc::train {
 
@@ -33,16 +33,9 @@ struct TrainOptions {
     bool resume = false;
     bool progress = false;       // a live step line (for a terminal); epoch lines either way
     TrainAttention attention = TrainAttention::Auto;
+    Precision precision = Precision::F32;
     Augmentation augment;        // none by default
 };
-
-// Presets for --arch, keyed by name: "vit" is the bundled Fashion-MNIST ViT's shape (hidden 64,
-// 6 blocks, 4 heads, MLP 128, patch 4, class token, learned positions); "vit-tiny" a 2-block,
-// hidden-32 model for quick tests. Image size, channels and labels come from the data.
-std::vector<std::string> architecture_presets();
-
-// The architecture for the options and the data (a preset or a config.json).
-ViTArchitecture training_architecture(const std::string& arch, const ImageDataset& data);
 
 // One training run. Lines of progress go to `out`. Returns 0 when every epoch ran, or 130 when
 // `stop` was set (a checkpoint holds the position). `after_step` (tests) sees each step number.

@@ -1,0 +1,29 @@
+#pragma once
+// `vitc train --arch`: a preset name or a config.json, turned into a TrainModel for the data.
+//   vit         the bundled Fashion-MNIST ViT's shape: hidden 64, 6 blocks, 4 heads, MLP 128,
+//               patch 4, class token, learned positions
+//   vit-tiny    2 blocks of hidden 32, for quick tests
+// A config.json is read in the fields vitc's loader reads ("model_type" picks the family); its
+// image size and channels fix the size the data is decoded at. Presets take the data's size.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "train/dataset.hpp"
+#include "train/train_model.hpp"
+
+namespace vitc::train {
+
+std::vector<std::string> architecture_presets();
+
+// The input a config.json fixes (0s for a preset: the data decides).
+struct ArchitectureInput {
+    int channels = 0, height = 0, width = 0;
+};
+ArchitectureInput architecture_input(const std::string& arch);
+
+// The model for the data's size, channels and class names. Throws Error naming the preset list
+// or the config file's problem.
+std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const ImageDataset& data);
+
+}  // namespace vitc::train
