@@ -51,10 +51,13 @@ int train_command(int argc, char** argv) {
          cxxopts::value<std::string>()->default_value("auto"))
         ("augment", "none, or a list of crop[=P] (pad P, crop back), flip, erase[=p] (random erasing)",
          cxxopts::value<std::string>()->default_value("none"))
+        ("image-size", "resize folder images to N x N (default: the --arch config's size, else the first image's)",
+         cxxopts::value<int>())
         ("resume", "continue from MODEL_DIR/checkpoint.vitc")
         ("t,threads", "threads (default: all cores; --resume matches bit for bit with the same count)",
          cxxopts::value<int>())
         ("data", "training data", cxxopts::value<std::string>());
+    add_image_options(options);
     options.parse_positional({"data"});
     const auto args = parse_or_help(options, argc, argv);
     if (!args.count("data")) throw Error("no data given (usage: vitc train DATA --out MODEL_DIR)");
@@ -80,6 +83,11 @@ int train_command(int argc, char** argv) {
     o.limit = args["limit"].as<int64_t>();
     o.seed = args["seed"].as<uint64_t>();
     o.resume = args.count("resume") > 0;
+    o.limits = decode_limits_from(args);
+    if (args.count("image-size")) {
+        o.image_size = args["image-size"].as<int>();
+        if (o.image_size < 1 || o.image_size > 4096) throw Error("--image-size must be between 1 and 4096");
+    }
     o.augment = train::parse_augmentation(args["augment"].as<std::string>());
     const std::string attention = args["attention"].as<std::string>();
     if (attention == "full") o.attention = train::TrainAttention::Full;

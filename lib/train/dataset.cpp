@@ -1,15 +1,20 @@
 #include "train/dataset.hpp"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 
 #include "errors.hpp"
 #include "image/decode.hpp"
+#include "image/image_size.hpp"
+#include "image/isolated_loader.hpp"
 #include "image/preprocess.hpp"
+#include "io/read_file.hpp"
 #include "tasks/image_folder.hpp"
 
 namespace vitc::train {
@@ -79,7 +84,30 @@ bool contains_case_insensitive(std::string text, const std::string& word) {
     return text.find(word) != std::string::npos;
 }
 
-ImageDataset load_folder_dataset(const std::string& root, int channels, int height, int width) {
+// The first image whose header gives its size, for a dataset whose size the architecture leaves
+// open. Only the header is read: nothing is decoded in this process.
+cv::Size first_image_size(const ImageFolder& folder, const DecodeLimits& limits) {
+    for (const ImageEntry& e : folder.images) {
+        if (e.label < 0) continue;
+        try {
+            const std::vector<unsigned char> bytes = read_regular_file_bytes(e.path, limits.max_file_bytes, "image");
+            const auto size = peek_image_size(bytes);
+            if (size && size->width > 0 && size->height > 0 && size->width * size->height <= limits.max_pixels)
+                return {static_cast<int>(size->width), static_cast<int>(size->height)};
+        } catch (const Error&) {
+        }
+    }
+    return {};
+}
+
+// Half the machine's memory: the most the uint8 cache may take.
+uint64_t cache_budget_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) / 2 : uint64_t(4) << 30;
+}
+
+ImageDataset load_folder_dataset(const std::string& root, int channels, int height, int width,
+                                 const DecodeLimits& limits) {
     std::vector<std::string> classes;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(root, ec))
@@ -90,50 +118,79 @@ ImageDataset load_folder_dataset(const std::string& root, int channels, int heig
     const ImageFolder folder = list_image_folder(root, false, classes);
     ImageDataset d;
     d.class_names = classes;
-    std::vector<cv::Mat> decoded;
-    std::vector<int> labels;
-    bool all_gray = true;
-    for (const ImageEntry& e : folder.images) {
-        if (e.label < 0) {
-            d.skipped.push_back(e.relative + ": not in a class subfolder");
-            continue;
-        }
-        try {
-            cv::Mat m = decode_image(e.path);
-            all_gray = all_gray && m.channels() == 1;
-            if (!height) {
-                height = m.rows;
-                width = m.cols;
-            }
-            decoded.push_back(std::move(m));
-            labels.push_back(e.label);
-        } catch (const Error& error) {
-            d.skipped.push_back(error.what());
-        }
+    if (!height) {
+        const cv::Size size = first_image_size(folder, limits);
+        height = size.height, width = size.width;
+        if (!height)
+            throw Error(root + ": no usable images (expected one subfolder of images per class, e.g. " + root +
+                        "/cat/1.png)");
     }
-    std::vector<int> count(classes.size(), 0);
-    for (int l : labels) ++count[l];
-    const auto used = std::count_if(count.begin(), count.end(), [](int c) { return c > 0; });
-    if (decoded.empty())
-        throw Error(root + ": no usable images (expected one subfolder of images per class, e.g. " + root +
-                    "/cat/1.png)");
-    if (used < 2)
-        throw Error(root + ": images of only one class ('" + classes[labels.front()] +
-                    "'); training a classifier needs at least two class subfolders with images");
-    d.channels = channels ? channels : (all_gray ? 1 : 3);
-    d.height = height;
-    d.width = width;
+    // Every image is decoded and resized one at a time, straight into the uint8 cache, in a child
+    // process where limits.worker_executable is set (image/isolated_loader.hpp): a decoder bomb
+    // costs that image, and memory holds only the cache, whatever size the files are. Unless the
+    // architecture fixes the channels, images are kept in colour and the cache is made grey at
+    // the end when every image was grey.
+    const int load_channels = channels ? channels : 3;
+    const uint64_t image_bytes = uint64_t(load_channels) * height * width;
+    if (image_bytes * folder.images.size() > cache_budget_bytes())
+        throw Error(root + ": " + std::to_string(folder.images.size()) + " images at " + std::to_string(width) + "x" +
+                    std::to_string(height) + " would take " + std::to_string((image_bytes * folder.images.size()) >> 20) +
+                    " MiB decoded, more than half this machine's memory; pass --image-size (or an --arch config "
+                    "with a smaller image_size)");
     Preprocessing p;  // vitc's resize, without rescale or normalisation: values stay 0..255
     p.resize_height = height;
     p.resize_width = width;
     p.do_rescale = false;
     p.do_normalize = false;
-    std::vector<float> values(d.image_bytes());
-    d.pixels.reserve(decoded.size() * d.image_bytes());
-    for (size_t i = 0; i < decoded.size(); ++i) {
-        preprocess_image(decoded[i], p, d.channels, values.data());
+    std::unique_ptr<IsolatedImageLoader> loader;
+    DecodeLimits loading = limits;
+    loading.strict_input = false;  // grey images are loaded as colour on purpose (see above)
+    if (!limits.worker_executable.empty()) loader = std::make_unique<IsolatedImageLoader>(loading, p, load_channels);
+    std::vector<float> values(image_bytes);
+    bool all_grey = true;
+    for (const ImageEntry& e : folder.images) {
+        if (e.label < 0) {
+            d.skipped.push_back(e.relative + ": not in a class subfolder");
+            continue;
+        }
+        uint32_t conversions = 0;
+        try {
+            if (loader) {
+                double decode_seconds = 0, preprocess_seconds = 0;
+                loader->load(e.path, values.data(), values.size(), &decode_seconds, &preprocess_seconds, &conversions,
+                             [] { return false; });
+            } else {
+                const cv::Mat m = decode_image(e.path, limits);
+                conversions = input_conversions(m, p, load_channels);
+                preprocess_image(m, p, load_channels, values.data(), limits.max_pixels);
+            }
+        } catch (const Error& error) {
+            d.skipped.push_back(error.what());
+            continue;
+        }
+        all_grey = all_grey && (conversions & kGreyToColour);
         for (float v : values) d.pixels.push_back(static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)));
-        d.labels.push_back(labels[i]);
+        d.labels.push_back(e.label);
+    }
+    std::vector<int> count(classes.size(), 0);
+    for (int l : d.labels) ++count[l];
+    const auto used = std::count_if(count.begin(), count.end(), [](int c) { return c > 0; });
+    if (d.labels.empty())
+        throw Error(root + ": no usable images (expected one subfolder of images per class, e.g. " + root +
+                    "/cat/1.png)");
+    if (used < 2)
+        throw Error(root + ": images of only one class ('" + classes[d.labels.front()] +
+                    "'); training a classifier needs at least two class subfolders with images");
+    d.channels = load_channels;
+    d.height = height;
+    d.width = width;
+    if (!channels && all_grey) {  // the three channels are equal: keep one
+        const size_t plane = size_t(height) * width;
+        for (size_t i = 0; i < d.size(); ++i)
+            std::copy_n(d.pixels.data() + i * 3 * plane, plane, d.pixels.data() + i * plane);
+        d.pixels.resize(d.size() * plane);
+        d.pixels.shrink_to_fit();
+        d.channels = 1;
     }
     return d;
 }
@@ -170,7 +227,7 @@ ImageDataset load_idx_dataset(const std::string& images_file, const std::string&
     return d;
 }
 
-ImageDataset load_dataset(const std::string& path, int channels, int height, int width) {
+ImageDataset load_dataset(const std::string& path, int channels, int height, int width, const DecodeLimits& limits) {
     std::error_code ec;
     if (!fs::is_directory(path, ec)) throw Error(path + ": not a folder");
     const std::string images = find_file(path, "train-images-idx3-ubyte");
@@ -184,7 +241,7 @@ ImageDataset load_dataset(const std::string& path, int channels, int height, int
                         " gray; the architecture asks for another size or channel count");
         return d;
     }
-    return load_folder_dataset(path, channels, height, width);
+    return load_folder_dataset(path, channels, height, width, limits);
 }
 
 }  // namespace vitc::train

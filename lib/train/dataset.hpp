@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "image/decode.hpp"
+
 namespace vitc::train {
 
 struct ImageDataset {
@@ -22,9 +24,13 @@ struct ImageDataset {
 // A folder with one subfolder per class (sorted names become the labels), or a folder with the
 // MNIST/Fashion-MNIST IDX files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz].
 // Folder images are converted to `channels` (0: 1 when every image is gray, else 3) and resized
-// to height x width (0: the first image's size) as vitc's preprocessing does; unreadable images
-// are recorded in `skipped`. Throws Error for an empty folder, a single class or bad IDX files.
-ImageDataset load_dataset(const std::string& path, int channels = 0, int height = 0, int width = 0);
+// to height x width (0: the size in the first readable image's header) as vitc's preprocessing
+// does, one at a time straight into the cache; with limits.worker_executable set they are decoded
+// in a child process (image/isolated_loader.hpp). Unreadable images are recorded in `skipped`.
+// Throws Error for an empty folder, a single class, bad IDX files, or a cache larger than half
+// the machine's memory.
+ImageDataset load_dataset(const std::string& path, int channels = 0, int height = 0, int width = 0,
+                          const DecodeLimits& limits = {});
 
 // The IDX pair (see load_dataset); every size in the headers is checked against the data.
 ImageDataset load_idx_dataset(const std::string& images_file, const std::string& labels_file);

@@ -57,6 +57,11 @@ std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const Imag
         a.config.num_channels = data.channels;
         a.config.image_height = data.height;
         a.config.image_width = data.width;
+        if (data.height % a.config.patch_size || data.width % a.config.patch_size)
+            throw Error("the images are " + std::to_string(data.width) + "x" + std::to_string(data.height) +
+                        ", not divisible into the " + arch + " preset's " + std::to_string(a.config.patch_size) +
+                        "-pixel patches; pass --image-size N with N a multiple of " +
+                        std::to_string(a.config.patch_size));
     }
     a.config.labels = data.class_names;
     return std::make_unique<ViTTrainModel>(a);

@@ -111,8 +111,14 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     // The data, decoded once, at the architecture's size when a config.json fixes it.
     const auto load_start = Clock::now();
     std::error_code ec;
-    const ArchitectureInput input = architecture_input(o.arch);
-    const ImageDataset data = load_dataset(o.data, input.channels, input.height, input.width);
+    ArchitectureInput input = architecture_input(o.arch);
+    if (o.image_size) {
+        if (input.height && (input.height != o.image_size || input.width != o.image_size))
+            throw Error("--image-size " + std::to_string(o.image_size) + " differs from " + o.arch + "'s image size " +
+                        std::to_string(input.width) + "x" + std::to_string(input.height));
+        input.height = input.width = o.image_size;
+    }
+    const ImageDataset data = load_dataset(o.data, input.channels, input.height, input.width, o.limits);
     const std::unique_ptr<TrainModel> model = make_train_model(o.arch, data);
     out << "data: " << data.size() << " images of " << data.width << "x" << data.height << "x" << data.channels
         << ", " << data.class_names.size() << " classes, decoded in " << std::fixed << std::setprecision(1)

@@ -35,6 +35,8 @@ struct TrainOptions {
     TrainAttention attention = TrainAttention::Auto;
     Precision precision = Precision::F32;
     Augmentation augment;        // none by default
+    int image_size = 0;          // resize folder images to this square size (0: the architecture's or the data's)
+    DecodeLimits limits;         // for folder images; worker_executable set: decoded in a child process
 };
 
 // One training run. Lines of progress go to `out`. Returns 0 when every epoch ran, or 130 when
