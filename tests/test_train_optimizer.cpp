@@ -13,22 +13,6 @@ using namespace vitc::train;
 
 namespace {
 
-OptimizerSettings settings_from(const nlohmann::json& j, OptimizerKind kind) {
-    OptimizerSettings s;
-    s.kind = kind;
-    s.lr = j.at("lr").get<float>();
-    s.weight_decay = j.at("weight_decay").get<float>();
-    s.clip_norm = j.at("clip").get<float>();
-    if (kind == OptimizerKind::AdamW) {
-        s.beta1 = j.at("betas")[0].get<float>();
-        s.beta2 = j.at("betas")[1].get<float>();
-        s.eps = j.at("eps").get<float>();
-    } else {
-        s.momentum = j.at("momentum").get<float>();
-    }
-    return s;
-}
-
 void check_losses(const char* name, OptimizerKind kind) {
     TrainFixture f(name);
     const char* key = kind == OptimizerKind::AdamW ? "adamw" : "sgd";
@@ -36,7 +20,7 @@ void check_losses(const char* name, OptimizerKind kind) {
     const std::vector<float> expected = f.file.read_f32(std::string(key) + ".losses");
     const int steps = f.config.at("steps").get<int>(), warmup = j.at("warmup").get<int>();
     ViTTrainSession session(f.arch, f.batch);
-    Optimizer optimizer(f.layout, settings_from(j, kind));
+    Optimizer optimizer(f.layout, optimizer_settings_from(j, kind));
     const int64_t K = f.arch.classes();
     std::vector<float> dlogits(f.batch * K);
     for (int step = 0; step < steps; ++step) {

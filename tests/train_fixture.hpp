@@ -8,6 +8,7 @@
 #include "io/model_config.hpp"
 #include "io/safetensors.hpp"
 #include "runtime/threads.hpp"
+#include "train/optimizer.hpp"
 #include "train/vit_train.hpp"
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,23 @@ struct TrainFixture {
         label_smoothing = config.at("label_smoothing").get<float>();
     }
 };
+
+// The optimiser settings a fixture's config.json gives under "adamw" or "sgd".
+inline OptimizerSettings optimizer_settings_from(const nlohmann::json& j, OptimizerKind kind) {
+    OptimizerSettings s;
+    s.kind = kind;
+    s.lr = j.at("lr").get<float>();
+    s.weight_decay = j.at("weight_decay").get<float>();
+    s.clip_norm = j.at("clip").get<float>();
+    if (kind == OptimizerKind::AdamW) {
+        s.beta1 = j.at("betas")[0].get<float>();
+        s.beta2 = j.at("betas")[1].get<float>();
+        s.eps = j.at("eps").get<float>();
+    } else {
+        s.momentum = j.at("momentum").get<float>();
+    }
+    return s;
+}
 
 // |got - want| <= tolerance * max|want| for every element; names the first element that is not.
 inline void check_close(const std::string& name, const float* got, const std::vector<float>& want,

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Write the PyTorch reference fixtures for the C++ ResNet training tests: tests/data/train/resnet_<case>/.
+
+    /usr/bin/python3 scripts/make_resnet_train_fixtures.py
+
+The network is torchvision's ResNet (scripts/resnet_config.py's ConfigResNet: torchvision's
+BasicBlock/Bottleneck and _make_layer, any widths, small or ImageNet stem), in train() mode, so
+every BatchNorm normalises with the batch's statistics and updates its running ones (momentum 0.1,
+unbiased variance), evaluated in float64 and stored as float32. Each case folder holds
+  config.json         the architecture in vitc's ResNet fields (as models/fashion-cnn/config.json)
+                      and the training settings of the optimiser runs ("label_smoothing", "adamw",
+                      "sgd": make_train_fixtures.py's, weight decay on convolution and fc weights)
+  fixture.safetensors F32 tensors:
+      input [N, C, H, W], labels [N] (class indices stored as floats)
+      <name>                   every initial parameter and running statistic, torchvision's names
+      logits [N, K], loss [1]  the train-mode forward pass
+      grad.<name>              d loss / d parameter
+      after.<bn>.running_{mean,var}  the running statistics after that forward
+      eval_logits [N, K]       eval() mode (running statistics) after that forward
+      adamw.losses [10], sgd.losses [10]  the loss before each of 10 optimiser steps on the batch
+
+Initial values: torchvision's initialisation, then BatchNorm weights 1 + 0.2 n, biases 0.2 n,
+running means 0.1 n and variances U(0.5, 2) so that no term is trivially 1 or 0. Seeds are fixed.
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from make_train_fixtures import ADAMW, OUT_DIR, SGD, STEPS, learning_rate  # noqa: E402
+from resnet_config import build_model, make_config  # noqa: E402
+from safetensors_io import save_file  # noqa: E402
+
+CASES = [
+    dict(name="resnet_basic_small_gray", block="basic", layers=[1, 1, 1, 1], widths=[4, 8, 8, 16], stem="small",
+         channels=1, image=16, classes=3, N=4, smoothing=0.0),
+    dict(name="resnet_basic_small_rgb", block="basic", layers=[2, 1, 1, 1], widths=[4, 8, 8, 16], stem="small",
+         channels=3, image=12, classes=5, N=4, smoothing=0.1),
+    dict(name="resnet_bottleneck_imagenet_gray", block="bottleneck", layers=[1, 1, 1, 1], widths=[4, 4, 8, 8],
+         stem="imagenet", channels=1, image=48, classes=4, N=4, smoothing=0.1),
+]
+
+
+def make_model(c, g):
+    labels = [f"class_{k}" for k in range(c["classes"])]
+    cfg = make_config(c["block"], c["layers"], c["widths"], c["stem"], c["channels"], c["image"], labels)
+    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))  # torchvision's init draws here
+    model = build_model(cfg).double()
+    with torch.no_grad():
+        for name, v in model.state_dict().items():
+            shape = v.shape
+            if name.endswith("num_batches_tracked"):
+                continue
+            if "bn" in name or "downsample.1" in name:
+                n = torch.randn(shape, generator=g, dtype=torch.float64)
+                if name.endswith("weight"):
+                    v.copy_(1.0 + 0.2 * n)
+                elif name.endswith("bias"):
+                    v.copy_(0.2 * n)
+                elif name.endswith("running_mean"):
+                    v.copy_(0.1 * n)
+                elif name.endswith("running_var"):
+                    v.copy_(torch.rand(shape, generator=g, dtype=torch.float64) * 1.5 + 0.5)
+            v.copy_(v.float().double())  # exactly representable in f32
+    return cfg, model
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def optimiser_losses(c, cfg, init, x, labels, kind):
+    """make_train_fixtures.py's optimiser runs on the module: decay on convolution and fc weights."""
+    model = build_model(cfg).double()
+    model.load_state_dict(init, strict=False)
+    model.train()
+    decay = [v for v in model.parameters() if v.dim() > 1]
+    rest = [v for v in model.parameters() if v.dim() <= 1]
+    s = ADAMW if kind == "adamw" else SGD
+    groups = [dict(params=decay, weight_decay=s["weight_decay"]), dict(params=rest, weight_decay=0.0)]
+    if kind == "adamw":
+        opt = torch.optim.AdamW(groups, lr=s["lr"], betas=tuple(s["betas"]), eps=s["eps"])
+    else:
+        opt = torch.optim.SGD(groups, lr=s["lr"], momentum=s["momentum"], nesterov=True)
+    losses = []
+    for step in range(STEPS):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, s["lr"], s["warmup"])
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), labels, label_smoothing=c["smoothing"])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), s["clip"])
+        opt.step()
+        losses.append(loss.item())
+    return torch.tensor(losses, dtype=torch.float32)
+
+
+def write_case(c, seed):
+    g = torch.Generator().manual_seed(seed)
+    cfg, model = make_model(c, g)
+    init = snapshot(model)
+    x = torch.randn(c["N"], c["channels"], c["image"], c["image"], generator=g, dtype=torch.float64).float().double()
+    labels = torch.randint(0, c["classes"], (c["N"],), generator=g)
+    model.train()
+    logits = model(x)
+    loss = F.cross_entropy(logits, labels, label_smoothing=c["smoothing"])
+    loss.backward()
+    out = {"input": x.float(), "labels": labels.float(), "logits": logits.detach().float(),
+           "loss": loss.detach().float().reshape(1)}
+    for name, v in init.items():
+        out[name] = v.float()
+    for name, p in model.named_parameters():
+        out["grad." + name] = p.grad.float()
+    for name, v in snapshot(model).items():
+        if "running" in name:
+            out["after." + name] = v.float()
+    model.eval()
+    with torch.no_grad():
+        out["eval_logits"] = model(x).float()
+    out["adamw.losses"] = optimiser_losses(c, cfg, init, x, labels, "adamw")
+    out["sgd.losses"] = optimiser_losses(c, cfg, init, x, labels, "sgd")
+    folder = os.path.join(OUT_DIR, c["name"])
+    os.makedirs(folder, exist_ok=True)
+    save_file(out, os.path.join(folder, "fixture.safetensors"))
+    config = dict(cfg, label_smoothing=c["smoothing"], steps=STEPS, adamw=ADAMW, sgd=SGD)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    print(f"{c['name']}: loss {loss.item():.6f}, adamw {out['adamw.losses'][-1].item():.6f}, "
+          f"sgd {out['sgd.losses'][-1].item():.6f}")
+
+
+def main():
+    torch.set_num_threads(1)
+    for i, c in enumerate(CASES):
+        write_case(c, 4321 + i)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+// ResNet training against PyTorch (scripts/make_resnet_train_fixtures.py: torchvision's ResNet in
+// train() mode, float64): for a basic-block ResNet with the small stem (gray and RGB) and a
+// bottleneck ResNet with the ImageNet stem and max pool, one batch's logits, loss, every
+// parameter's gradient and the BatchNorm running statistics after the forward must match within
+// 1e-4 of each tensor's largest magnitude (f32 here); then 10 AdamW and 10 SGD steps' losses
+// within 1e-4. Also: central finite differences, no `ref` kernels, and a model directory that
+// vitc's inference loader (which folds the BatchNorms) reads back to the same Eval-mode logits.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.hpp"
+#include "models/model.hpp"
+#include "test_helpers.hpp"
+#include "train/cross_entropy.hpp"
+#include "train/optimizer.hpp"
+#include "train/resnet_train.hpp"
+#include "train_fixture.hpp"
+
+using namespace vitc;
+using namespace vitc::train;
+
+namespace {
+
+const char* const kResNetCases[] = {"resnet_basic_small_gray", "resnet_basic_small_rgb",
+                                    "resnet_bottleneck_imagenet_gray"};
+
+struct ResNetFixture {
+    std::string folder;
+    nlohmann::json config;
+    ResNetArchitecture arch;
+    SafetensorsFile file;
+    ResNetTrainModel model;
+    std::vector<float> parameters, gradients, state;
+    std::vector<float> input;
+    std::vector<int> labels;
+    int batch = 0;
+    float label_smoothing = 0;
+
+    explicit ResNetFixture(const std::string& name)
+        : folder(std::string(VITC_TEST_DATA_DIR) + "/train/" + name),
+          config(read_json_file(folder + "/config.json")),
+          arch(read_resnet_architecture(folder + "/config.json")),
+          file(SafetensorsFile::open(folder + "/fixture.safetensors")),
+          model(arch) {
+        parameters.assign(model.parameters().size(), 0.0f);
+        gradients.assign(model.parameters().size(), 0.0f);
+        state.assign(model.state().size(), 0.0f);
+        load(model.parameters(), parameters, "");
+        load(model.state(), state, "");
+        input = file.read_f32("input");
+        for (float l : file.read_f32("labels")) labels.push_back(static_cast<int>(l));
+        batch = static_cast<int>(labels.size());
+        label_smoothing = config.at("label_smoothing").get<float>();
+    }
+
+    void load(const ParameterLayout& layout, std::vector<float>& buffer, const std::string& prefix) {
+        for (const ParameterTensor& t : layout.tensors()) {
+            REQUIRE(file.info(prefix + t.name).shape == t.shape);
+            const std::vector<float> v = file.read_f32(prefix + t.name);
+            std::copy(v.begin(), v.end(), buffer.begin() + t.offset);
+        }
+    }
+
+    int classes() const { return arch.classes(); }
+};
+
+}  // namespace
+
+TEST_CASE("ResNet forward and backward match PyTorch's logits, loss, gradients and running statistics", "[train]") {
+    SingleThread one_thread;
+    for (const char* name : kResNetCases) {
+        INFO("case " << name);
+        ResNetFixture f(name);
+        ResNetTrainSession session(f.arch, f.batch);
+        const float* logits = session.forward(f.parameters.data(), f.state.data(), f.input.data(), Mode::Train);
+        check_close("logits", logits, f.file.read_f32("logits"));
+
+        std::vector<float> dlogits(f.batch * f.classes());
+        const LossResult loss =
+            cross_entropy(logits, f.labels.data(), f.batch, f.classes(), f.label_smoothing, dlogits.data());
+        CHECK(std::abs(loss.loss - f.file.read_f32("loss")[0]) <= 1e-5);
+
+        session.backward(f.parameters.data(), f.gradients.data(), dlogits.data());
+        for (const ParameterTensor& t : f.model.parameters().tensors())
+            check_close("grad." + t.name, f.gradients.data() + t.offset, f.file.read_f32("grad." + t.name));
+        for (const ParameterTensor& t : f.model.state().tensors())
+            check_close(t.name, f.state.data() + t.offset, f.file.read_f32("after." + t.name));
+
+        // Eval mode: the running statistics the forward above left
+        const float* eval = session.forward(f.parameters.data(), f.state.data(), f.input.data(), Mode::Eval);
+        check_close("eval_logits", eval, f.file.read_f32("eval_logits"));
+    }
+}
+
+TEST_CASE("10 AdamW and 10 SGD Nesterov steps on a ResNet give PyTorch's losses", "[train]") {
+    SingleThread one_thread;
+    for (const char* name : kResNetCases)
+    for (OptimizerKind kind : {OptimizerKind::AdamW, OptimizerKind::SGD}) {
+        ResNetFixture f(name);
+        const char* key = kind == OptimizerKind::AdamW ? "adamw" : "sgd";
+        const nlohmann::json& j = f.config.at(key);
+        const std::vector<float> expected = f.file.read_f32(std::string(key) + ".losses");
+        const int steps = f.config.at("steps").get<int>(), warmup = j.at("warmup").get<int>();
+        ResNetTrainSession session(f.arch, f.batch);
+        Optimizer optimizer(f.model.parameters(), optimizer_settings_from(j, kind));
+        std::vector<float> dlogits(f.batch * f.classes());
+        for (int step = 0; step < steps; ++step) {
+            const float* logits = session.forward(f.parameters.data(), f.state.data(), f.input.data(), Mode::Train);
+            const LossResult loss =
+                cross_entropy(logits, f.labels.data(), f.batch, f.classes(), f.label_smoothing, dlogits.data());
+            INFO(name << " " << key << " step " << step << ": loss " << loss.loss << ", PyTorch " << expected[step]);
+            CHECK(std::abs(loss.loss - expected[step]) <= 1e-4);
+            session.backward(f.parameters.data(), f.gradients.data(), dlogits.data());
+            clip_by_global_norm(f.gradients.data(), f.gradients.size(), optimizer.settings().clip_norm);
+            optimizer.step(f.parameters.data(), f.gradients.data(),
+                           scheduled_learning_rate(optimizer.settings().lr, step, warmup, steps));
+        }
+    }
+}
+
+TEST_CASE("ResNet gradients agree with central finite differences", "[train]") {
+    SingleThread one_thread;
+    // A second reference that does not depend on PyTorch: (L(w + h) - L(w - h)) / 2h, BatchNorm in
+    // training mode (the batch statistics move with w), for three elements of every tensor.
+    // A ReLU network's loss has a kink wherever a unit crosses zero, and with thousands of units
+    // some lie within any h that f32 rounding allows (1e-3), which spoils the quotient whatever
+    // the code does; so here every BatchNorm's shift is 2 + 0.2 n (scale 1 + 0.2 n): nearly every
+    // unit sits well above zero and the loss is smooth near w (BatchNorm remains the nonlinearity;
+    // the ReLU masks are checked against PyTorch above). Within 1e-3 of the largest gradient.
+    ResNetArchitecture arch;
+    arch.config.block = ResNetBlock::Basic;
+    arch.config.layers = {1, 1, 1, 1};
+    arch.config.widths = {3, 3, 3, 3};
+    arch.config.stem = ResNetStem::Small;
+    arch.config.num_channels = 1;
+    arch.config.image_height = arch.config.image_width = 8;
+    arch.config.labels = {"a", "b", "c"};
+    const int N = 4, K = 3;
+    ResNetTrainModel model(arch);
+    std::vector<float> parameters(model.parameters().size()), gradients(parameters.size()), state(model.state().size());
+    model.initialise(parameters.data(), state.data(), 7);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (const ParameterTensor& t : model.parameters().tensors()) {
+        const bool shift = t.name.find("bn") != std::string::npos || t.name.find("downsample.1") != std::string::npos;
+        if (t.shape.size() == 1 && shift)  // BatchNorm: scale 1 + 0.2 n, shift 2 + 0.2 n
+            for (size_t i = 0; i < t.numel; ++i)
+                parameters[t.offset + i] += (t.name.find(".bias") != std::string::npos ? 2.0f : 0.0f) + 0.2f * normal(rng);
+    }
+    std::vector<float> images(N * 8 * 8);
+    for (float& v : images) v = normal(rng);
+    const std::vector<int> labels = {0, 2, 1, 2};
+
+    ResNetTrainSession session(arch, N);
+    std::vector<float> dlogits(N * K);
+    auto loss_at = [&]() {
+        const float* logits = session.forward(parameters.data(), state.data(), images.data(), Mode::Train);
+        return cross_entropy(logits, labels.data(), N, K, 0.0f, nullptr).loss;
+    };
+    cross_entropy(session.forward(parameters.data(), state.data(), images.data(), Mode::Train), labels.data(), N, K,
+                  0.0f, dlogits.data());
+    session.backward(parameters.data(), gradients.data(), dlogits.data());
+    double largest = 0;
+    for (float g : gradients) largest = std::max(largest, std::abs(double(g)));
+    const auto quotient = [&](float& w, float h) {
+        const float saved = w;
+        w = saved + h;
+        const double up = loss_at();
+        w = saved - h;
+        const double down = loss_at();
+        w = saved;
+        return (up - down) / (2.0 * double(h));
+    };
+    for (const ParameterTensor& t : model.parameters().tensors())
+        for (size_t k : {size_t(0), t.numel / 2, t.numel - 1}) {
+            float& w = parameters[t.offset + k];
+            const double numeric = quotient(w, 1e-3f);
+            INFO(t.name << "[" << k << "]: analytic " << gradients[t.offset + k] << ", numeric " << numeric);
+            CHECK(std::abs(numeric - gradients[t.offset + k]) <= 1e-3 * largest);
+        }
+}
+
+TEST_CASE("Every ResNet training primitive gets an optimised oneDNN kernel, not a reference one", "[train]") {
+    // Checked for the fixtures' shapes (widths 4 and 8 are not multiples of a vector) and the
+    // bundled Fashion-MNIST CNN's (basic, [1, 1, 1, 1], widths [16, 32, 64, 128], 28x28x1).
+    std::vector<ResNetArchitecture> archs;
+    for (const char* name : kResNetCases) archs.push_back(ResNetFixture(name).arch);
+    ResNetArchitecture bundled = archs.front();
+    bundled.config.widths = {16, 32, 64, 128};
+    bundled.config.image_height = bundled.config.image_width = 28;
+    bundled.config.labels.resize(10);
+    archs.push_back(bundled);
+    for (const ResNetArchitecture& arch : archs)
+        for (int batch : {1, 16}) {
+            ResNetTrainSession session(arch, batch);
+            for (const std::string& impl : session.implementations()) {
+                INFO("batch " << batch << ", widths " << arch.config.widths[0] << "..: " << impl);
+                CHECK(impl.find("ref") == std::string::npos);
+            }
+        }
+}
+
+TEST_CASE("A trained ResNet's model directory loads for inference with the same Eval-mode logits", "[train]") {
+    SingleThread one_thread;
+    for (const char* name : kResNetCases) {
+        INFO("case " << name);
+        ResNetFixture f(name);
+        ResNetTrainSession session(f.arch, f.batch);
+        session.forward(f.parameters.data(), f.state.data(), f.input.data(), Mode::Train);  // moves the running stats
+        const float* eval = session.forward(f.parameters.data(), f.state.data(), f.input.data(), Mode::Eval);
+        const std::vector<float> expected(eval, eval + f.batch * f.classes());
+
+        test::TempDir tmp;
+        const std::string dir = (tmp.path / "model").string();
+        std::filesystem::create_directories(dir);
+        const std::vector<float> mean(f.arch.config.num_channels, 0.25f), std(f.arch.config.num_channels, 0.5f);
+        f.model.write_model_directory(dir, f.parameters.data(), f.state.data(), mean, std);
+        const auto model = load_model(dir);  // folds every BatchNorm into its convolution
+        REQUIRE(model->labels() == f.arch.config.labels);
+        CHECK(model->preprocessing().mean == mean);
+        CHECK(model->preprocessing().std == std);
+        const auto inference = model->create_session(f.batch, f.arch.config.image_height, f.arch.config.image_width);
+        std::vector<float> logits(f.batch * f.classes());
+        inference->run(f.input.data(), logits.data());
+        check_close("inference logits", logits.data(), expected);
+    }
+}
