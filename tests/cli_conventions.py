@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,8 @@ def main():
               r.stdout[-200:])
         check("compare repeats its timings and shows the range", "median of 3 rounds" in r.stdout
               and "ms (" in r.stdout, [l for l in r.stdout.splitlines() if "latency" in l])
+        check("compare's report shows the rounds and their range too", "Measured in 3 rounds" in page
+              and len(re.findall(r"<small>\([0-9.]+ to [0-9.]+\)</small>", page)) == 4 and (("The machine was busy" in page) == ("note: the machine was busy" in r.stdout)))
 
         # --resume summarises the whole folder, not only the images done this time.
         partial = os.path.join(work, "partial.csv")

@@ -104,11 +104,17 @@ void models_section(std::ostream& h, const CompareReport& r) {
     row("precision", escape(a.summary.precision), escape(b.summary.precision));
     row("parameters", number(a.summary.parameters / 1e6, 3) + " M", number(b.summary.parameters / 1e6, 3) + " M");
     row("FLOPs per image", number(a.summary.flops_per_image / 1e6, 2) + " M", number(b.summary.flops_per_image / 1e6, 2) + " M");
-    row("latency, batch 1 (median)",
-        number(a.latency.latency_ms_median, 3) + " ms <small>(" + std::to_string(a.latency.iterations) + " runs)</small>",
-        number(b.latency.latency_ms_median, 3) + " ms <small>(" + std::to_string(b.latency.iterations) + " runs)</small>");
-    row("throughput, batch " + std::to_string(a.throughput.batch), number(a.throughput.images_per_second, 0) + " images/s",
-        number(b.throughput.images_per_second, 0) + " images/s");
+    // The median over the rounds, with their range: rounds alternate the models (tasks/compare.hpp).
+    const auto range = [](const std::vector<double>& rounds, int digits) {
+        if (rounds.size() < 2) return std::string();
+        const auto [low, high] = std::minmax_element(rounds.begin(), rounds.end());
+        return " <small>(" + number(*low, digits) + " to " + number(*high, digits) + ")</small>";
+    };
+    row("latency, batch 1 (median)", number(a.latency.latency_ms_median, 3) + " ms" + range(a.latency_rounds_ms, 3),
+        number(b.latency.latency_ms_median, 3) + " ms" + range(b.latency_rounds_ms, 3));
+    row("throughput, batch " + std::to_string(a.throughput.batch),
+        number(a.throughput.images_per_second, 0) + " images/s" + range(a.throughput_rounds, 0),
+        number(b.throughput.images_per_second, 0) + " images/s" + range(b.throughput_rounds, 0));
     h << "</table>\n<p class=\"charts\">"
       << img(draw_bar_chart("batch-1 latency, ms (shorter is faster)",
                             {{a.name, a.latency.latency_ms_median, number(a.latency.latency_ms_median, 3) + " ms"},
@@ -119,8 +125,15 @@ void models_section(std::ostream& h, const CompareReport& r) {
                             {{a.name, a.throughput.images_per_second, number(a.throughput.images_per_second, 0) + " /s"},
                              {b.name, b.throughput.images_per_second, number(b.throughput.images_per_second, 0) + " /s"}}),
              "throughput chart")
-      << "</p>\n<p class=\"note\">Measured one model after the other in the same process, on random inputs of "
-         "each model's input size; latency is the median of the runs after warm-up.</p>\n</section>\n";
+      << "</p>\n<p class=\"note\">Measured in " << a.latency_rounds_ms.size()
+      << " rounds that alternate the models, in the same process, on random inputs of each model's input size; "
+         "latency is the median of the runs after warm-up, each figure the median over the rounds (their range in "
+         "brackets).</p>\n";
+    if (r.busy)
+        h << "<p class=\"note\"><strong>The machine was busy</strong> (load average " << number(r.load_average, 1)
+          << " on " << r.cores << " cores; rounds differed by up to " << number(r.spread, 1)
+          << "x): these timings are rough; compare them on a quiet machine.</p>\n";
+    h << "</section>\n";
 }
 
 // Rows: true label; columns: predicted label; each cell shaded by its share of the row.
