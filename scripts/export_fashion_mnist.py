@@ -3,6 +3,7 @@
 
   --out DIR      writes DIR/<class folder>/<index:05d>.png for every image of the split
                  (class folder = label with '/' replaced by '_', e.g. "T-shirt_top", "Ankle boot").
+  --per-class N  with --out: only the first N images of each class (a small labelled folder).
   --samples DIR  writes DIR/<class>.png, the first image of each class in the split
                  (class = label in lower case, non-alphanumerics -> '-', e.g. "t-shirt-top.png").
                  The repository's assets/ were made with: --split test --samples assets
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--split", choices=["train", "test"], default="test")
     ap.add_argument("--out", help="output directory for the whole split")
     ap.add_argument("--samples", help="output directory for one sample per class")
+    ap.add_argument("--per-class", type=int, default=0, help="with --out: the first N images of each class")
     args = ap.parse_args()
     if not args.out and not args.samples:
         ap.error("give --out and/or --samples")
@@ -41,9 +43,13 @@ def main():
     if args.out:
         for lbl in LABELS:
             os.makedirs(os.path.join(args.out, folder_name(lbl)), exist_ok=True)
+        written = [0] * len(LABELS)
         for i, (img, y) in enumerate(zip(images, labels)):
+            if args.per_class and written[y] >= args.per_class:
+                continue
             save_png(img, os.path.join(args.out, folder_name(LABELS[y]), f"{i:05d}.png"))
-        print(f"wrote {len(images)} images to {args.out}")
+            written[y] += 1
+        print(f"wrote {sum(written)} images to {args.out}")
     if args.samples:
         os.makedirs(args.samples, exist_ok=True)
         for c, lbl in enumerate(LABELS):
