@@ -3,6 +3,9 @@
 #include <filesystem>
 
 #include "errors.hpp"
+#include "io/model_config.hpp"
+#include "io/resnet_weights.hpp"
+#include "train/resnet_train.hpp"
 #include "train/vit_train_model.hpp"
 
 namespace vitc::train {
@@ -31,6 +34,23 @@ ViTArchitecture vit_preset(const std::string& name) {
     return a;
 }
 
+bool is_resnet_file(const std::string& arch) { return is_config_file(arch) && is_resnet_config(read_json_file(arch)); }
+
+// resnet: the bundled Fashion-MNIST CNN's shape (models/fashion-cnn); resnet-tiny: for quick tests.
+// Both basic blocks [1, 1, 1, 1] with the small 3x3 stem, at the data's size and channels.
+ResNetArchitecture resnet_preset(const std::string& name, const ImageDataset& data) {
+    ResNetArchitecture a;
+    ResNetConfig& c = a.config;
+    c.block = ResNetBlock::Basic;
+    c.layers = {1, 1, 1, 1};
+    c.widths = name == "resnet" ? std::array<int, 4>{16, 32, 64, 128} : std::array<int, 4>{4, 8, 8, 16};
+    c.stem = ResNetStem::Small;
+    c.num_channels = data.channels;
+    c.image_height = data.height;
+    c.image_width = data.width;
+    return a;
+}
+
 [[noreturn]] void unknown_preset(const std::string& name) {
     std::string names;
     for (const std::string& n : architecture_presets()) names += (names.empty() ? "" : ", ") + n;
@@ -39,15 +59,24 @@ ViTArchitecture vit_preset(const std::string& name) {
 
 }  // namespace
 
-std::vector<std::string> architecture_presets() { return {"vit", "vit-tiny"}; }
+std::vector<std::string> architecture_presets() { return {"vit", "vit-tiny", "resnet", "resnet-tiny"}; }
 
 ArchitectureInput architecture_input(const std::string& arch) {
     if (!is_config_file(arch)) return {};
+    if (is_resnet_file(arch)) {
+        const ResNetArchitecture r = read_resnet_architecture(arch);
+        return {r.config.num_channels, r.config.image_height, r.config.image_width};
+    }
     const ViTArchitecture a = read_architecture(arch);
     return {a.config.num_channels, a.config.image_height, a.config.image_width};
 }
 
 std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const ImageDataset& data) {
+    if (arch == "resnet" || arch == "resnet-tiny" || is_resnet_file(arch)) {
+        ResNetArchitecture r = is_config_file(arch) ? read_resnet_architecture(arch) : resnet_preset(arch, data);
+        r.config.labels = data.class_names;
+        return std::make_unique<ResNetTrainModel>(r);
+    }
     ViTArchitecture a;
     if (is_config_file(arch)) {
         a = read_architecture(arch);
