@@ -14,6 +14,15 @@ Each case folder holds
       grad.<name>                        d loss / d parameter for that batch
       adamw.losses [10], sgd.losses [10] the loss before each of 10 optimiser steps on the same
                                          batch (train/optimizer.hpp describes the update rules)
+      bf16.logits, bf16.loss, bf16.grad.<name>
+                                         the same in vitc's --precision bf16 arithmetic, emulated
+                                         in float64 (Bf16Ops: the operands of every matmul, forward
+                                         and backward, rounded to bf16; the rest exact)
+      autocast_bf16.error.logits [1], autocast_bf16.error.grad.<name> [1]
+                                         PyTorch's own bf16 error on this batch: the same forward
+                                         and backward in float32 under torch.autocast("cpu",
+                                         bfloat16), max |autocast - reference| / max |reference|
+                                         per tensor (the yardstick of vitc's --precision bf16)
 
 The reference is written out op by op (below) and evaluated in float64; the results are cast to
 float32. Pre-norm ViT: exact erf GELU, LayerNorm eps 1e-6, attention softmax(Q K^T / sqrt(Dh)) V,
@@ -108,38 +117,124 @@ def init_parameters(c, g):
     return params
 
 
-def forward(p, c, x):
+def bf16(t):
+    """t rounded to bfloat16 (to nearest even), as float64."""
+    return t.float().bfloat16().double()
+
+
+class Bf16Matmul(torch.autograd.Function):
+    """C = bf16(A) bf16(B) / divisor, and the gradients vitc's --precision bf16 computes, each a
+    matmul of bf16 operands: dA = bf16(dC) bf16(B)^T / divisor, dB = bf16(A)^T bf16(dC) / divisor.
+    Everything else (the products' sums included) is float64."""
+
+    @staticmethod
+    def forward(ctx, a, b, divisor):
+        ctx.save_for_backward(a, b)
+        ctx.divisor = divisor
+        return bf16(a) @ bf16(b) / divisor
+
+    @staticmethod
+    def backward(ctx, dc):
+        a, b = ctx.saved_tensors
+        dc = bf16(dc)
+        return dc @ bf16(b).transpose(-1, -2) / ctx.divisor, bf16(a).transpose(-1, -2) @ dc / ctx.divisor, None
+
+
+class ExactOps:
+    """The reference's matrix products."""
+    linear = staticmethod(F.linear)
+
+    @staticmethod
+    def patch_embed(x, w, b, P):                                     # -> [N, Np, D], row-major patches
+        return F.conv2d(x, w, b, stride=P).flatten(2).transpose(1, 2)
+
+    @staticmethod
+    def matmul(a, b, divisor=1.0):
+        return a @ b / divisor
+
+
+class Bf16Ops:
+    """vitc's --precision bf16: every Linear (the patch embedding as one on the patches) and the
+    attention's two batched products take bf16 operands; bias, LayerNorm, softmax, GELU, the
+    residuals and the loss stay exact."""
+
+    @staticmethod
+    def linear(x, w, b):
+        y = Bf16Matmul.apply(x.reshape(-1, x.shape[-1]), w.t(), 1.0) + b
+        return y.reshape(*x.shape[:-1], w.shape[0])
+
+    @staticmethod
+    def patch_embed(x, w, b, P):
+        patches = F.unfold(x, P, stride=P).transpose(1, 2)          # [N, Np, C*P*P], (c, y, x) order
+        return Bf16Ops.linear(patches, w.reshape(w.shape[0], -1), b)
+
+    @staticmethod
+    def matmul(a, b, divisor=1.0):
+        return Bf16Matmul.apply(a, b, divisor)
+
+
+def forward(p, c, x, ops=ExactOps):
     P, D, H = c["patch"], c["D"], c["heads"]
     N = x.shape[0]
-    t = F.conv2d(x, p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], stride=P)
-    gh, gw = t.shape[2], t.shape[3]
-    t = t.flatten(2).transpose(1, 2)                               # [N, Np, D] row-major patches
+    gh, gw = x.shape[2] // P, x.shape[3] // P
+    t = ops.patch_embed(x, p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], P)
     if c["class_token"]:
         t = torch.cat([p["cls_token"].expand(N, -1, -1), t], dim=1)
     if c["posemb"] == "learned":
         pos = p["pos_embed"]
     else:
-        pos = posemb_sincos_2d(gh, gw, D)
+        pos = posemb_sincos_2d(gh, gw, D).to(p["patch_embed.proj.weight"].dtype)  # float32 under autocast
         if c["class_token"]:
-            pos = torch.cat([torch.zeros(1, D, dtype=torch.float64), pos])
+            pos = torch.cat([torch.zeros(1, D, dtype=pos.dtype), pos])
         pos = pos.unsqueeze(0)
     t = t + pos
     T, Dh = t.shape[1], D // H
     for i in range(c["depth"]):
         b = f"blocks.{i}."
         y = F.layer_norm(t, (D,), p[b + "norm1.weight"], p[b + "norm1.bias"], LN_EPS)
-        qkv = F.linear(y, p[b + "attn.qkv.weight"], p[b + "attn.qkv.bias"])
+        qkv = ops.linear(y, p[b + "attn.qkv.weight"], p[b + "attn.qkv.bias"])
         q, k, v = qkv.reshape(N, T, 3, H, Dh).permute(2, 0, 3, 1, 4)  # [N, H, T, Dh] each
-        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(Dh), dim=-1)
-        ctx = (a @ v).transpose(1, 2).reshape(N, T, D)
-        t = t + F.linear(ctx, p[b + "attn.proj.weight"], p[b + "attn.proj.bias"])
+        a = torch.softmax(ops.matmul(q, k.transpose(-1, -2), math.sqrt(Dh)), dim=-1)
+        ctx = ops.matmul(a, v).transpose(1, 2).reshape(N, T, D)
+        t = t + ops.linear(ctx, p[b + "attn.proj.weight"], p[b + "attn.proj.bias"])
         y = F.layer_norm(t, (D,), p[b + "norm2.weight"], p[b + "norm2.bias"], LN_EPS)
-        h = F.gelu(F.linear(y, p[b + "mlp.fc1.weight"], p[b + "mlp.fc1.bias"]))
-        t = t + F.linear(h, p[b + "mlp.fc2.weight"], p[b + "mlp.fc2.bias"])
+        h = F.gelu(ops.linear(y, p[b + "mlp.fc1.weight"], p[b + "mlp.fc1.bias"]))
+        t = t + ops.linear(h, p[b + "mlp.fc2.weight"], p[b + "mlp.fc2.bias"])
     t = F.layer_norm(t, (D,), p["norm.weight"], p["norm.bias"], LN_EPS)
     prefix = 1 if c["class_token"] else 0
     pooled = t[:, 0] if c["pooling"] == "cls" else t[:, prefix:].mean(1)
-    return F.linear(pooled, p["head.weight"], p["head.bias"])
+    return ops.linear(pooled, p["head.weight"], p["head.bias"])
+
+
+def bf16_results(c, init, x, labels):
+    """The same batch through Bf16Ops: what vitc's --precision bf16 computes, up to f32 rounding."""
+    p = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
+    logits = forward(p, c, x, Bf16Ops)
+    loss = F.cross_entropy(logits, labels, label_smoothing=c["smoothing"])
+    loss.backward()
+    out = {"bf16.logits": logits.detach().float().contiguous(), "bf16.loss": loss.detach().float().reshape(1)}
+    for name, v in p.items():
+        out["bf16.grad." + name] = v.grad.float().clone(memory_format=torch.contiguous_format)
+    return out
+
+
+def autocast_errors(c, init, x, labels, logits, reference):
+    """PyTorch's bf16 mixed precision on this batch, relative to the float64 reference: CPU autocast
+    runs linear, conv and matmul with bf16 operands and bf16 results (LayerNorm, softmax and GELU
+    then see bf16 too); the parameters and their gradients stay float32."""
+    p = {k: v.detach().float().requires_grad_(True) for k, v in init.items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = forward(p, c, x.float())
+    loss = F.cross_entropy(got.float(), labels, label_smoothing=c["smoothing"])
+    loss.backward()
+
+    def error(a, b):
+        return torch.tensor([(a.double() - b.double()).abs().max() / b.double().abs().max()], dtype=torch.float32)
+
+    out = {"autocast_bf16.error.logits": error(got.float(), logits.detach())}
+    for name, v in p.items():
+        out["autocast_bf16.error.grad." + name] = error(v.grad, reference["grad." + name])
+    return out
 
 
 def learning_rate(s, base, warmup):
@@ -184,6 +279,8 @@ def write_case(c, seed):
     for name, v in params.items():
         out[name] = v.detach().float()
         out["grad." + name] = v.grad.float()
+    out.update(bf16_results(c, params, x, labels))
+    out.update(autocast_errors(c, params, x, labels, logits, out))
     out["adamw.losses"] = optimiser_losses(c, params, x, labels, "adamw")
     out["sgd.losses"] = optimiser_losses(c, params, x, labels, "sgd")
     folder = os.path.join(OUT_DIR, c["name"])

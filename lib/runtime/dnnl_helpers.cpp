@@ -35,4 +35,21 @@ dnnl::primitive_attr user_scratchpad_attr(const dnnl::post_ops& post_ops, float 
     return attr;
 }
 
+ToBF16::ToBF16(const dims& shape) {
+    const auto& engine = cpu_engine();
+    src_ = dnnl::memory(plain_desc(shape), engine, nullptr);
+    dst_ = dnnl::memory(plain_desc(shape, dt::bf16), engine, nullptr);
+    const dnnl::reorder::primitive_desc pd(src_, dst_);
+    reorder_ = dnnl::reorder(pd);
+    implementation_ = pd.impl_info_str();
+}
+
+void ToBF16::run(dnnl::stream& stream, const float* src, bfloat16* dst) {
+    src_.set_data_handle(const_cast<float*>(src));
+    dst_.set_data_handle(dst);
+    reorder_.execute(stream, src_, dst_);
+}
+
+std::string ToBF16::implementation() const { return "to bf16: " + implementation_; }
+
 }  // namespace vitc::runtime

@@ -1,8 +1,10 @@
 #pragma once
 // oneDNN basics shared by the runtime: the engine, memory descriptors, attributes.
 #include <dnnl.hpp>
+#include <string>
 #include <unordered_map>
 
+#include "runtime/bfloat16.hpp"
 #include "tensor.hpp"
 
 namespace vitc::runtime {
@@ -25,5 +27,19 @@ dnnl::memory copy_to_memory(const std::vector<float>& values, const dims& shape)
 
 // Attributes with user scratchpad mode (and optional post-ops / output scale).
 dnnl::primitive_attr user_scratchpad_attr(const dnnl::post_ops& post_ops = dnnl::post_ops(), float output_scale = 1.0f);
+
+// dst = bf16(src), rounded to nearest even, for a fixed shape (one reorder primitive, built once).
+class ToBF16 {
+public:
+    ToBF16() = default;
+    explicit ToBF16(const dims& shape);
+    void run(dnnl::stream& stream, const float* src, bfloat16* dst);  // the stream may still run
+    std::string implementation() const;
+
+private:
+    dnnl::reorder reorder_;
+    std::string implementation_;
+    dnnl::memory src_, dst_;
+};
 
 }  // namespace vitc::runtime

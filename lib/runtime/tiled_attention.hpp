@@ -18,12 +18,9 @@
 // rescaling are our own vectorised loops.
 #include <cstdint>
 
-namespace vitc::runtime {
+#include "runtime/bfloat16.hpp"
 
-// bf16 as oneDNN stores it: the upper 16 bits of an f32.
-struct bfloat16 {
-    uint16_t bits;
-};
+namespace vitc::runtime {
 
 // Where image n, head h keeps token t: Dh contiguous values at
 //   data + n * image_stride + h * head_stride + t * token_stride.

@@ -151,8 +151,11 @@ void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& L, 
     (void)arch;
 }
 
-ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention)
-    : arch_(arch), stream_(runtime::cpu_engine()) {
+ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention,
+                                 Precision precision)
+    : arch_(arch), stream_(runtime::cpu_engine()), bf16_(precision == Precision::BF16) {
+    if (precision != Precision::F32 && precision != Precision::BF16)
+        throw Error(std::string("training runs in f32 or bf16, not ") + precision_name(precision));
     check_architecture(arch);
     if (batch < 1) throw Error("batch size must be at least 1");
     const ViTConfig& c = arch.config;
@@ -175,15 +178,15 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
     tiled_ = attention == TrainAttention::Tiled ||
              (attention == TrainAttention::Auto && N * H * T * T * int64_t(sizeof(float)) > (int64_t(256) << 20));
     const int64_t NT = N * T;
-    patch_ = runtime::LinearTrain(N * Np, C * P * P, D);
-    qkv_ = runtime::LinearTrain(NT, D, 3 * D);
-    proj_ = runtime::LinearTrain(NT, D, D, /*accumulate=*/true);
-    fc1_ = runtime::LinearTrain(NT, D, M);
-    fc2_ = runtime::LinearTrain(NT, M, D, /*accumulate=*/true);
-    head_ = runtime::LinearTrain(N, D, K);
+    patch_ = runtime::LinearTrain(N * Np, C * P * P, D, false, precision);
+    qkv_ = runtime::LinearTrain(NT, D, 3 * D, false, precision);
+    proj_ = runtime::LinearTrain(NT, D, D, /*accumulate=*/true, precision);
+    fc1_ = runtime::LinearTrain(NT, D, M, false, precision);
+    fc2_ = runtime::LinearTrain(NT, M, D, /*accumulate=*/true, precision);
+    head_ = runtime::LinearTrain(N, D, K, false, precision);
     norm_ = runtime::LayerNormTrain(NT, D, c.layer_norm_eps);
     gelu_ = runtime::GeluTrain(NT * M);
-    if (!tiled_) attention_ = runtime::AttentionTrain(N, T, H, D / H);
+    if (!tiled_) attention_ = runtime::AttentionTrain(N, T, H, D / H, precision);
 
     acts_.patches.resize(N * Np * C * P * P);
     acts_.patch_tokens.resize(N * Np * D);
@@ -197,6 +200,24 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
         else b.probs.resize(N * H * T * T);
         b.fc1.resize(NT * M);
         b.gelu.resize(NT * M);
+        if (bf16_) {
+            for (auto* v : {&b.ln1_bf16, &b.context_bf16, &b.ln2_bf16}) v->resize(NT * D);
+            b.gelu_bf16.resize(NT * M);
+            if (!tiled_) b.probs_bf16.resize(N * H * T * T);
+        }
+    }
+    block_weights_bf16_.resize(c.num_layers);
+    if (bf16_) {
+        acts_.patches_bf16.resize(acts_.patches.size());
+        acts_.pooled_bf16.resize(N * D);
+        for (BlockWeightsBF16& w : block_weights_bf16_) {
+            w.qkv.resize(3 * D * D);
+            w.proj.resize(D * D);
+            w.fc1.resize(M * D);
+            w.fc2.resize(D * M);
+        }
+        patch_w_bf16_.resize(D * C * P * P);
+        head_w_bf16_.resize(K * D);
     }
     acts_.norm.resize(NT * D);
     acts_.norm_mean.resize(NT);
@@ -215,6 +236,20 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
     dpatch_tokens_.resize(N * Np * D);
 }
 
+void ViTTrainSession::linear_forward(runtime::LinearTrain& layer, const float* x, std::vector<runtime::bfloat16>& xb,
+                                     const float* W, std::vector<runtime::bfloat16>& Wb, const float* b, float* y) {
+    if (!bf16_) return layer.forward(stream_, x, W, b, y);
+    layer.convert_weights(stream_, W, Wb.data());
+    layer.forward(stream_, x, xb.data(), Wb.data(), b, y);
+}
+
+void ViTTrainSession::linear_backward(runtime::LinearTrain& layer, const float* dy, const float* x,
+                                      const std::vector<runtime::bfloat16>& xb, const float* W,
+                                      const std::vector<runtime::bfloat16>& Wb, float* dx, float* dW, float* db) {
+    if (!bf16_) return layer.backward(stream_, dy, x, W, dx, dW, db);
+    layer.backward(stream_, dy, xb.data(), Wb.data(), dx, dW, db);
+}
+
 const float* ViTTrainSession::forward(const ViTParameters& p, const float* images) {
     ViTActivations& a = acts_;
     const int64_t NT = N * T, prefix = T - Np, patch_values = Np * C * P * P;
@@ -222,7 +257,8 @@ const float* ViTTrainSession::forward(const ViTParameters& p, const float* image
     for (int64_t n = 0; n < N; ++n)
         patchify(images + n * image_size, static_cast<int>(C), arch_.config.image_height, arch_.config.image_width,
                  static_cast<int>(P), a.patches.data() + n * patch_values);
-    patch_.forward(stream_, a.patches.data(), p.patch_w, p.patch_b, a.patch_tokens.data());
+    linear_forward(patch_, a.patches.data(), a.patches_bf16, p.patch_w, patch_w_bf16_, p.patch_b,
+                   a.patch_tokens.data());
     stream_.wait();
 
     // tokens[n] = [class token; patch tokens of image n] + position
@@ -238,25 +274,27 @@ const float* ViTTrainSession::forward(const ViTParameters& p, const float* image
     for (size_t l = 0; l < a.blocks.size(); ++l) {
         const ViTBlockParameters& w = p.blocks[l];
         ViTBlockActivations& b = a.blocks[l];
+        BlockWeightsBF16& wb = block_weights_bf16_[l];  // empty in f32
         // x_mid = x + proj(attention(LN1(x)))
         norm_.forward(stream_, x, w.ln1_w, w.ln1_b, b.ln1.data(), b.ln1_mean.data(), b.ln1_var.data());
-        qkv_.forward(stream_, b.ln1.data(), w.qkv_w, w.qkv_b, b.qkv.data());
+        linear_forward(qkv_, b.ln1.data(), b.ln1_bf16, w.qkv_w, wb.qkv, w.qkv_b, b.qkv.data());
         if (tiled_) {
             stream_.wait();
             runtime::tiled_attention_forward_packed(attention_shape(), b.qkv.data(), b.context.data(), b.lse.data());
         } else {
-            attention_.forward(stream_, b.qkv.data(), b.probs.data(), b.context.data());
+            attention_.forward(stream_, b.qkv.data(), b.probs.data(), b.context.data(),
+                               bf16_ ? b.probs_bf16.data() : nullptr);
         }
         stream_.wait();
         std::memcpy(b.mid.data(), x, NT * D * sizeof(float));
-        proj_.forward(stream_, b.context.data(), w.proj_w, w.proj_b, b.mid.data());
+        linear_forward(proj_, b.context.data(), b.context_bf16, w.proj_w, wb.proj, w.proj_b, b.mid.data());
         // x_out = x_mid + fc2(GELU(fc1(LN2(x_mid))))
         norm_.forward(stream_, b.mid.data(), w.ln2_w, w.ln2_b, b.ln2.data(), b.ln2_mean.data(), b.ln2_var.data());
-        fc1_.forward(stream_, b.ln2.data(), w.fc1_w, w.fc1_b, b.fc1.data());
+        linear_forward(fc1_, b.ln2.data(), b.ln2_bf16, w.fc1_w, wb.fc1, w.fc1_b, b.fc1.data());
         gelu_.forward(stream_, b.fc1.data(), b.gelu.data());
         stream_.wait();
         std::memcpy(b.out.data(), b.mid.data(), NT * D * sizeof(float));
-        fc2_.forward(stream_, b.gelu.data(), w.fc2_w, w.fc2_b, b.out.data());
+        linear_forward(fc2_, b.gelu.data(), b.gelu_bf16, w.fc2_w, wb.fc2, w.fc2_b, b.out.data());
         x = b.out.data();
     }
     norm_.forward(stream_, x, p.norm_w, p.norm_b, a.norm.data(), a.norm_mean.data(), a.norm_var.data());
@@ -274,7 +312,7 @@ const float* ViTTrainSession::forward(const ViTParameters& p, const float* image
         for (int64_t t = prefix; t < T; ++t) add_into(out, tokens + t * D, D);
         for (int64_t d = 0; d < D; ++d) out[d] /= static_cast<float>(Np);
     }
-    head_.forward(stream_, a.pooled.data(), p.head_w, p.head_b, a.logits.data());
+    linear_forward(head_, a.pooled.data(), a.pooled_bf16, p.head_w, head_w_bf16_, p.head_b, a.logits.data());
     stream_.wait();
     return a.logits.data();
 }
@@ -282,7 +320,8 @@ const float* ViTTrainSession::forward(const ViTParameters& p, const float* image
 void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, const float* dlogits) {
     const ViTActivations& a = acts_;
     const int64_t NT = N * T, prefix = T - Np;
-    head_.backward(stream_, dlogits, a.pooled.data(), p.head_w, dpooled_.data(), g.head_w, g.head_b);
+    linear_backward(head_, dlogits, a.pooled.data(), a.pooled_bf16, p.head_w, head_w_bf16_, dpooled_.data(), g.head_w,
+                    g.head_b);
 
     // dnormed: the pooled gradient back on the tokens it came from
     std::fill(dnormed_.begin(), dnormed_.end(), 0.0f);
@@ -304,26 +343,31 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
         const ViTBlockParameters& w = p.blocks[l];
         const ViTBlockParameters& gw = g.blocks[l];
         const ViTBlockActivations& b = a.blocks[l];
+        const BlockWeightsBF16& wb = block_weights_bf16_[l];  // empty in f32
         const float* x = l == 0 ? a.tokens.data() : a.blocks[l - 1].out.data();
         // dresidual holds d x_out: through fc2, GELU, fc1 and LN2 to d x_mid
-        fc2_.backward(stream_, dresidual_.data(), b.gelu.data(), w.fc2_w, dgelu_.data(), gw.fc2_w, gw.fc2_b);
+        linear_backward(fc2_, dresidual_.data(), b.gelu.data(), b.gelu_bf16, w.fc2_w, wb.fc2, dgelu_.data(), gw.fc2_w,
+                        gw.fc2_b);
         gelu_.backward(stream_, dgelu_.data(), b.fc1.data(), dfc1_.data());
-        fc1_.backward(stream_, dfc1_.data(), b.ln2.data(), w.fc1_w, dnormed_.data(), gw.fc1_w, gw.fc1_b);
+        linear_backward(fc1_, dfc1_.data(), b.ln2.data(), b.ln2_bf16, w.fc1_w, wb.fc1, dnormed_.data(), gw.fc1_w,
+                        gw.fc1_b);
         norm_.backward(stream_, dnormed_.data(), b.mid.data(), b.ln2_mean.data(), b.ln2_var.data(), w.ln2_w, w.ln2_b,
                        dln_in_.data(), gw.ln2_w, gw.ln2_b);
         stream_.wait();
         add_into(dresidual_.data(), dln_in_.data(), NT * D);
         // dresidual holds d x_mid: through proj, attention, qkv and LN1 to d x
-        proj_.backward(stream_, dresidual_.data(), b.context.data(), w.proj_w, dcontext_.data(), gw.proj_w, gw.proj_b);
+        linear_backward(proj_, dresidual_.data(), b.context.data(), b.context_bf16, w.proj_w, wb.proj,
+                        dcontext_.data(), gw.proj_w, gw.proj_b);
         if (tiled_) {
             stream_.wait();
             runtime::tiled_attention_backward_packed(attention_shape(), b.qkv.data(), b.context.data(), b.lse.data(),
                                                      dcontext_.data(), dqkv_.data());
         } else {
             attention_.backward(stream_, b.qkv.data(), b.probs.data(), dcontext_.data(), dqkv_.data(), dprobs_.data(),
-                                dscores_.data());
+                                dscores_.data(), bf16_ ? b.probs_bf16.data() : nullptr);
         }
-        qkv_.backward(stream_, dqkv_.data(), b.ln1.data(), w.qkv_w, dnormed_.data(), gw.qkv_w, gw.qkv_b);
+        linear_backward(qkv_, dqkv_.data(), b.ln1.data(), b.ln1_bf16, w.qkv_w, wb.qkv, dnormed_.data(), gw.qkv_w,
+                        gw.qkv_b);
         norm_.backward(stream_, dnormed_.data(), x, b.ln1_mean.data(), b.ln1_var.data(), w.ln1_w, w.ln1_b,
                        dln_in_.data(), gw.ln1_w, gw.ln1_b);
         stream_.wait();
@@ -339,7 +383,8 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
         if (g.cls) add_into(g.cls, dx, D);
         std::memcpy(dpatch_tokens_.data() + n * Np * D, dx + prefix * D, Np * D * sizeof(float));
     }
-    patch_.backward(stream_, dpatch_tokens_.data(), a.patches.data(), p.patch_w, nullptr, g.patch_w, g.patch_b);
+    linear_backward(patch_, dpatch_tokens_.data(), a.patches.data(), a.patches_bf16, p.patch_w, patch_w_bf16_, nullptr,
+                    g.patch_w, g.patch_b);
 }
 
 std::vector<std::string> ViTTrainSession::implementations() const {

@@ -86,6 +86,10 @@ struct ViTBlockActivations {
     std::vector<float> fc1;                     // [N*T, M] before GELU (GELU backward reads it)
     std::vector<float> gelu;                    // [N*T, M]
     std::vector<float> out;                     // [N*T, D] the block's output
+    // bf16 precision only: the matmul inputs in bf16, kept for the weight gradients.
+    std::vector<runtime::bfloat16> ln1_bf16, context_bf16, ln2_bf16;  // [N*T, D]
+    std::vector<runtime::bfloat16> gelu_bf16;                          // [N*T, M]
+    std::vector<runtime::bfloat16> probs_bf16;                         // [N, H, T, T] (full attention)
 };
 
 struct ViTActivations {
@@ -96,12 +100,18 @@ struct ViTActivations {
     std::vector<float> norm, norm_mean, norm_var;  // [N*T, D], [N*T], [N*T]
     std::vector<float> pooled;        // [N, D]
     std::vector<float> logits;        // [N, K]
+    std::vector<runtime::bfloat16> patches_bf16, pooled_bf16;  // bf16 precision only
 };
 
-// Primitives and activations for batches of exactly `batch` images.
+// Primitives and activations for batches of exactly `batch` images. precision BF16: every Linear
+// (patch embedding, qkv, proj, fc1, fc2, head) and, with full attention, the attention's batched
+// matmuls multiply bf16 operands with f32 accumulation; forward converts the weight matrices
+// once per call; LayerNorm, softmax, GELU, the residual stream, the parameters and their
+// gradients stay f32. (Tiled attention stays f32.)
 class ViTTrainSession {
 public:
-    ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention = TrainAttention::Auto);
+    ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention = TrainAttention::Auto,
+                    Precision precision = Precision::F32);
 
     int batch() const { return N; }
     // images [N, C, H, W] (normalised) -> logits [N, K] (returned; valid until the next call)
@@ -115,6 +125,13 @@ public:
 
 private:
     runtime::AttentionShape attention_shape() const { return {N, H, T, D / H}; }
+    // One Linear in the session's precision: y (+)= x W^T + b. bf16: Wb receives bf16(W) and xb
+    // bf16(x); backward reads those two instead of x and W.
+    void linear_forward(runtime::LinearTrain& layer, const float* x, std::vector<runtime::bfloat16>& xb,
+                        const float* W, std::vector<runtime::bfloat16>& Wb, const float* b, float* y);
+    void linear_backward(runtime::LinearTrain& layer, const float* dy, const float* x,
+                         const std::vector<runtime::bfloat16>& xb, const float* W,
+                         const std::vector<runtime::bfloat16>& Wb, float* dx, float* dW, float* db);
 
     ViTArchitecture arch_;
     int64_t N, C, P, Np, T, D, H, M, K;
@@ -126,6 +143,13 @@ private:
     bool tiled_ = false;
     runtime::AttentionTrain attention_;  // full attention only
     ViTActivations acts_;
+    // bf16 precision: this step's weight matrices in bf16 (forward converts, backward reads).
+    struct BlockWeightsBF16 {
+        std::vector<runtime::bfloat16> qkv, proj, fc1, fc2;
+    };
+    bool bf16_ = false;
+    std::vector<BlockWeightsBF16> block_weights_bf16_;
+    std::vector<runtime::bfloat16> patch_w_bf16_, head_w_bf16_;
     // Gradient scratch, reused by every block (backward runs one block at a time).
     std::vector<float> dresidual_, dnormed_, dln_in_, dcontext_, dqkv_, dprobs_, dscores_, dgelu_, dfc1_,
         dpooled_, dpatch_tokens_;
