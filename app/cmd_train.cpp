@@ -49,6 +49,8 @@ int train_command(int argc, char** argv) {
         ("seed", "seed of the split, the initial weights and the shuffles", cxxopts::value<uint64_t>()->default_value("0"))
         ("attention", "auto, full (T x T probabilities kept) or tiled (flash: recomputed in backward)",
          cxxopts::value<std::string>()->default_value("auto"))
+        ("precision", "f32, or bf16: matmuls and convolutions take bf16 operands (f32 accumulation, master "
+         "weights and gradients)", cxxopts::value<std::string>()->default_value("f32"))
         ("augment", "none, or a list of crop[=P] (pad P, crop back), flip, erase[=p] (random erasing)",
          cxxopts::value<std::string>()->default_value("none"))
         ("image-size", "resize folder images to N x N (default: the --arch config's size, else the first image's)",
@@ -93,6 +95,9 @@ int train_command(int argc, char** argv) {
     if (attention == "full") o.attention = train::TrainAttention::Full;
     else if (attention == "tiled") o.attention = train::TrainAttention::Tiled;
     else if (attention != "auto") throw Error("--attention must be auto, full or tiled, not '" + attention + "'");
+    const std::string precision = args["precision"].as<std::string>();
+    if (precision != "f32" && precision != "bf16") throw Error("--precision must be f32 or bf16, not '" + precision + "'");
+    o.precision = parse_precision(precision);
     o.progress = isatty(STDOUT_FILENO);
 
     std::signal(SIGINT, request_stop);

@@ -9,7 +9,7 @@ namespace {
 class ViTSession : public TrainSession {
 public:
     ViTSession(const ViTArchitecture& arch, const ParameterLayout& layout, int batch, const SessionOptions& options)
-        : arch_(arch), layout_(layout), session_(arch, batch, options.attention) {}
+        : arch_(arch), layout_(layout), session_(arch, batch, options.attention, options.precision) {}
 
     int batch() const override { return session_.batch(); }
     const float* forward(const float* parameters, float* /*state*/, const float* images, Mode /*mode*/) override {
