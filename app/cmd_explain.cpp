@@ -1,5 +1,6 @@
 // vitc explain IMAGE --out FILE.png, or vitc explain IMAGE|DIR... --out DIR : pictures of where
-// the model's evidence lies, one PNG per image.
+// the model's evidence lies, one PNG per image; with --attention-distance, one plot of how far a
+// ViT's heads look (app/explain_distance.cpp).
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -7,6 +8,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
+#include "explain_distance.hpp"
 #include "explain/data_uri.hpp"
 #include "explain/heatmap.hpp"
 #include "explain/picture.hpp"
@@ -28,11 +30,6 @@ bool same_file(const std::string& a, const std::string& b) {
     if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
     return fs::weakly_canonical(fs::absolute(a), ec) == fs::weakly_canonical(fs::absolute(b), ec);
 }
-
-struct ImageToExplain {
-    std::string path;
-    std::string name;  // for the picture's title and its file name: relative to a folder given
-};
 
 // The images named on the command line, folders listed (their images in sorted order).
 std::vector<ImageToExplain> images_from(const std::vector<std::string>& inputs, bool recursive, const Model& model) {
@@ -104,6 +101,11 @@ int explain_command(int argc, char** argv) {
                   "PNG per image, named after it. Never the input or its folder", cxxopts::value<std::string>())
         ("r,recursive", "descend into every subfolder of a folder given")
         ("l,layer", "ViT only: also draw layer N's attention, averaged over heads (0 = first)", cxxopts::value<int>())
+        ("attention-distance", "instead of one picture per image: the ViT's mean attention distance per head by depth "
+                               "over all the images (Dosovitskiy et al., 2021, Fig. 7), plotted in --out FILE.png against "
+                               "--cnn's receptive field, with the table in FILE.json")
+        ("cnn", "with --attention-distance: a ResNet directory whose receptive field per layer is drawn too",
+         cxxopts::value<std::string>())
         ("images", "image files or folders", cxxopts::value<std::vector<std::string>>());
     options.parse_positional({"images"});
     const auto args = parse_or_help(options, argc, argv);
@@ -111,6 +113,16 @@ int explain_command(int argc, char** argv) {
     if (!args.count("out")) throw Error("--out is required: FILE.png for one image, a folder for several");
     const std::vector<std::string> inputs = args["images"].as<std::vector<std::string>>();
     const std::string out = args["out"].as<std::string>();
+    if (args.count("attention-distance")) {
+        if (args.count("layer")) throw Error("--layer draws one picture per image; --attention-distance measures every layer");
+        check_out_folder(out, inputs);  // FILE.png and FILE.json: never in an input folder
+        for (const std::string& input : inputs)
+            if (same_file(input, out) || same_file(input, fs::path(out).replace_extension(".json").string()))
+                throw Error("--out " + out + " would overwrite the input " + input + "; vitc never overwrites its input");
+        const auto model = load_model_from(args);
+        return explain_attention_distance(args, *model, images_from(inputs, args.count("recursive") > 0, *model), out);
+    }
+    if (args.count("cnn")) throw Error("--cnn is the CNN compared by --attention-distance; give that too");
     std::error_code ec;
     bool any_folder = false;
     for (const std::string& input : inputs) any_folder = any_folder || fs::is_directory(input, ec);

@@ -34,6 +34,9 @@ public:
 
     const Model& model() const { return model_; }
     int layers() const { return layers_; }  // attention layers; 0 for a CNN
+    int64_t heads() const { return heads_; }
+    // Every layer's attention probabilities in the last explain(), [heads, T, T] each (ViT only).
+    const std::vector<std::vector<float>>& attention() const { return attention_; }
 
     // input: one preprocessed image ([C, H, W] at the model's input size). layer >= 0 adds that
     // layer's head-averaged attention of the class token (ViT only; Error otherwise).
