@@ -324,19 +324,23 @@ void ResNetTrainSession::conv_bn_backward(ConvBatchNormLayer& l, const ConvBatch
     l.conv.backward(stream_, dconv_.data(), x, p.weight, dx, g.weight);
 }
 
+// The input of block i: the previous block's output, or the stem's (after its max pool).
+const std::vector<float>& ResNetTrainSession::block_input(size_t i) const {
+    if (i > 0) return acts_.blocks[i - 1].out();
+    return imagenet_stem(arch_) ? acts_.pooled : acts_.stem.out;
+}
+
 const float* ResNetTrainSession::forward(const ResNetViews& p, const float* images, Mode mode) {
     ResNetActivations& a = acts_;
     to_channels_last(images, N, C, H, W, a.input.data());
     conv_bn_forward(stem_, p.stem, a.input.data(), a.stem, mode);
-    const float* t = a.stem.out.data();
-    if (imagenet_stem(arch_)) {
-        pool_.forward(stream_, t, a.pooled.data(), mode == Mode::Train ? a.pool_workspace.data() : nullptr);
-        t = a.pooled.data();
-    }
+    if (imagenet_stem(arch_))
+        pool_.forward(stream_, a.stem.out.data(), a.pooled.data(), mode == Mode::Train ? a.pool_workspace.data() : nullptr);
     for (size_t i = 0; i < blocks_.size(); ++i) {
         BlockLayers& l = blocks_[i];
         const ResNetBlockViews& w = p.blocks[i];
         ResNetBlockActivations& b = a.blocks[i];
+        const float* t = block_input(i).data();
         const float* x = t;
         for (size_t j = 0; j < l.convs.size(); ++j) {
             conv_bn_forward(l.convs[j], w.convs[j], x, b.convs[j], mode);
@@ -350,9 +354,8 @@ const float* ResNetTrainSession::forward(const ResNetViews& p, const float* imag
         stream_.wait();
         ConvBatchNormActivations& last = b.convs.back();
         residual_add_relu(last.out.data(), identity, static_cast<int64_t>(last.out.size()));
-        t = last.out.data();
     }
-    global_average_pool(t, N, feature_pixels, F, a.features.data());
+    global_average_pool(block_input(blocks_.size()).data(), N, feature_pixels, F, a.features.data());
     fc_.forward(stream_, a.features.data(), p.fc_w, p.fc_b, a.logits.data());
     stream_.wait();
     return a.logits.data();
@@ -367,9 +370,8 @@ void ResNetTrainSession::backward(const ResNetViews& p, const ResNetViews& g, co
         BlockLayers& l = blocks_[i];
         const ResNetBlockViews &w = p.blocks[i], &gw = g.blocks[i];
         const ResNetBlockActivations& b = a.blocks[i];
-        const float* t = i > 0 ? a.blocks[i - 1].out().data() : imagenet_stem(arch_) ? a.pooled.data() : a.stem.out.data();
-        const int64_t in_count = static_cast<int64_t>(i > 0 ? a.blocks[i - 1].out().size()
-                                                            : imagenet_stem(arch_) ? a.pooled.size() : a.stem.out.size());
+        const float* t = block_input(i).data();
+        const int64_t in_count = static_cast<int64_t>(block_input(i).size());
         // dblock_out becomes d(y + identity), the gradient of y and of the identity alike
         relu_backward_from_output(dblock_out_.data(), b.out().data(), static_cast<int64_t>(b.out().size()));
         // through the convolutions, last to first, alternating between two buffers, into dblock_in

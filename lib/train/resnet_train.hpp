@@ -14,6 +14,7 @@
 // N images, C channels, H x W pixels, F features (widths[3] * expansion), K classes. Activations
 // are channels-last [N, h, w, c] (runtime/conv_train.hpp says why); every BatchNorm followed by a
 // ReLU has it fused in (runtime/batch_norm_train.hpp).
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -143,6 +144,7 @@ private:
     void conv_bn_backward(ConvBatchNormLayer& layer, const ConvBatchNorm& p, const ConvBatchNorm& g, const float* x,
                           const ConvBatchNormActivations& a, const float* dout, float* dx);
     ResNetViews views(const float* parameters, float* state, bool with_state) const;
+    const std::vector<float>& block_input(size_t i) const;  // i == blocks: the last block's output
 
     ResNetArchitecture arch_;
     ParameterLayout parameter_layout_, state_layout_;
