@@ -60,7 +60,12 @@ cv::Mat attention_distance_plot(const AttentionDistanceReport& r) {
     double top = r.uniform_distance;
     for (const auto& row : r.distance)
         for (double d : row) top = std::max(top, d);
-    for (const ReceptiveField& f : r.cnn_fields) top = std::max(top, static_cast<double>(f.size));
+    // A receptive field grows far past the image (ResNet-50: 427 pixels); the axis stops at twice
+    // the image's side, so that the heads stay readable, and says so when a field goes beyond.
+    const double limit = 2.0 * std::max(r.image_height, r.image_width);
+    int64_t widest = 0;
+    for (const ReceptiveField& f : r.cnn_fields) widest = std::max(widest, f.size);
+    top = std::max(top, std::min(static_cast<double>(widest), limit));
     const double step = tick_step(top * 1.05);
     top = std::ceil(top * 1.05 / step) * step;
 
@@ -105,19 +110,23 @@ cv::Mat attention_distance_plot(const AttentionDistanceReport& r) {
         sideways.copyTo(image(cv::Rect(8, y, sideways.cols, sideways.rows)));
     }
 
+    // The data, drawn in the plot's own rectangle: whatever lies beyond the axis is cut off there.
+    cv::Mat plot = image(cv::Rect(kLeft, kTop, plot_width + 1, kPlotHeight + 1));
+    const auto px = [&](double depth_index) { return x_of(depth_index) - kLeft; };
+    const auto py = [&](double pixels) { return y_of(pixels) - kTop; };
     // A fully global head: every patch attended alike.
-    dashed_line(image, {x_of(0.5), y_of(r.uniform_distance)}, {x_of(depth + 0.5), y_of(r.uniform_distance)}, kGlobal, 1);
+    dashed_line(plot, {px(0.5), py(r.uniform_distance)}, {px(depth + 0.5), py(r.uniform_distance)}, kGlobal, 1);
     // The CNN: receptive field, and attention spread uniformly over it.
     for (int i = 0; i < cnn_layers; ++i) {
-        const cv::Point2d p(x_of(i + 1), y_of(static_cast<double>(r.cnn_fields[i].size)));
-        const cv::Point2d u(x_of(i + 1), y_of(r.cnn_uniform_distance.at(i)));
+        const cv::Point2d p(px(i + 1), py(static_cast<double>(r.cnn_fields[i].size)));
+        const cv::Point2d u(px(i + 1), py(r.cnn_uniform_distance.at(i)));
         if (i > 0) {
-            cv::line(image, cv::Point2d(x_of(i), y_of(static_cast<double>(r.cnn_fields[i - 1].size))), p, kField, 2,
+            cv::line(plot, cv::Point2d(px(i), py(static_cast<double>(r.cnn_fields[i - 1].size))), p, kField, 2,
                      cv::LINE_AA);
-            dashed_line(image, {x_of(i), y_of(r.cnn_uniform_distance[i - 1])}, u, kUniform);
+            dashed_line(plot, {px(i), py(r.cnn_uniform_distance[i - 1])}, u, kUniform);
         }
-        cv::rectangle(image, p - cv::Point2d(4, 4), p + cv::Point2d(4, 4), kField, cv::FILLED);
-        cv::circle(image, u, 3, kUniform, cv::FILLED, cv::LINE_AA);
+        cv::rectangle(plot, p - cv::Point2d(4, 4), p + cv::Point2d(4, 4), kField, cv::FILLED);
+        cv::circle(plot, u, 3, kUniform, cv::FILLED, cv::LINE_AA);
     }
     // The ViT: one dot per head (spread a little sideways so that equal values stay visible), the
     // mean over heads as a line.
@@ -125,15 +134,20 @@ cv::Mat attention_distance_plot(const AttentionDistanceReport& r) {
         double mean = 0;
         for (int h = 0; h < heads; ++h) {
             const double offset = heads > 1 ? (h - (heads - 1) / 2.0) / (heads - 1) * 0.25 : 0.0;
-            cv::circle(image, cv::Point2d(x_of(b + 1 + offset), y_of(r.distance[b][h])), 5, kHead, cv::FILLED, cv::LINE_AA);
+            cv::circle(plot, cv::Point2d(px(b + 1 + offset), py(r.distance[b][h])), 5, kHead, cv::FILLED, cv::LINE_AA);
             mean += r.distance[b][h] / heads;
         }
         if (b > 0) {
             double previous = 0;
             for (double d : r.distance[b - 1]) previous += d / heads;
-            cv::line(image, cv::Point2d(x_of(b), y_of(previous)), cv::Point2d(x_of(b + 1), y_of(mean)), kHeadMean, 1,
+            cv::line(plot, cv::Point2d(px(b), py(previous)), cv::Point2d(px(b + 1), py(mean)), kHeadMean, 1,
                      cv::LINE_AA);
         }
+    }
+
+    if (widest > top) {
+        const std::string note = "CNN receptive field off the axis: up to " + std::to_string(widest) + " px";
+        text(image, note, {kLeft + plot_width - text_width(note), kTop - 8}, kField);
     }
 
     // Legend, right of the plot.
