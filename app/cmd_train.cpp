@@ -28,7 +28,8 @@ extern "C" void request_stop(int signal) {
 int train_command(int argc, char** argv) {
     cxxopts::Options options("vitc train",
                              "Train a ViT on a folder of labelled images (one subfolder per class) or on the\n"
-                             "MNIST/Fashion-MNIST IDX files; writes a model directory vitc loads.");
+                             "MNIST/Fashion-MNIST IDX files, from scratch or fine-tuning a model directory\n"
+                             "(--init-from); writes a model directory vitc loads.");
     options.positional_help("DATA --out MODEL_DIR");
     std::string presets;
     for (const std::string& p : train::architecture_presets()) presets += (presets.empty() ? "" : ", ") + p;
@@ -45,6 +46,13 @@ int train_command(int argc, char** argv) {
         ("warmup-epochs", "linear warm-up, then cosine decay", cxxopts::value<float>()->default_value("1"))
         ("label-smoothing", "label smoothing of the loss", cxxopts::value<float>()->default_value("0.1"))
         ("val-split", "fraction held out for validation (seeded)", cxxopts::value<float>()->default_value("0.1"))
+        ("val", "validate on this labelled folder (the training classes as subfolders, or the t10k IDX files) "
+         "instead of --val-split", cxxopts::value<std::string>())
+        ("init-from", "fine-tune this model directory (a ViT or a ResNet, in any naming vitc loads): its "
+         "architecture, weights, input size and mean/std; its head is kept when the data's classes are its "
+         "labels, else a new one", cxxopts::value<std::string>())
+        ("freeze-backbone", "with --init-from: train the head alone (a linear probe) on the backbone's "
+         "features, computed once per image")
         ("limit", "train on a seeded random subset of this many images", cxxopts::value<int64_t>()->default_value("0"))
         ("seed", "seed of the split, the initial weights and the shuffles", cxxopts::value<uint64_t>()->default_value("0"))
         ("attention", "auto, full (T x T probabilities kept) or tiled (flash: recomputed in backward)",
@@ -71,6 +79,16 @@ int train_command(int argc, char** argv) {
     o.out = args["out"].as<std::string>();
     if (is_inside(o.out, o.data)) throw Error("--out " + o.out + " is inside the data folder; vitc never writes there");
     o.arch = args["arch"].as<std::string>();
+    if (args.count("init-from")) {
+        if (args.count("arch")) throw Error("--arch and --init-from exclude each other: the model directory is the architecture");
+        o.init_from = args["init-from"].as<std::string>();
+    }
+    o.freeze_backbone = args.count("freeze-backbone") > 0;
+    if (args.count("val")) {
+        if (args.count("val-split")) throw Error("--val and --val-split exclude each other");
+        o.val = args["val"].as<std::string>();
+        if (is_inside(o.out, o.val)) throw Error("--out " + o.out + " is inside the --val folder; vitc never writes there");
+    }
     o.epochs = args["epochs"].as<int>();
     o.batch_size = args["batch-size"].as<int>();
     const std::string optimizer = args["optimizer"].as<std::string>();

@@ -126,6 +126,11 @@ public:
 
     const ResNetActivations& activations() const { return acts_; }
     std::vector<std::string> implementations() const override;
+    // The pooled features [N, F] of an Eval forward (--freeze-backbone).
+    const float* features(const float* parameters, float* state, const float* images) override {
+        forward(parameters, state, images, Mode::Eval);
+        return acts_.features.data();
+    }
 
 private:
     struct ConvBatchNormLayer {
@@ -177,6 +182,7 @@ public:
     // running_var, which the loader folds into the convolutions) and preprocessor_config.json.
     void write_model_directory(const std::string& directory, const float* parameters, const float* state,
                                const std::vector<float>& mean, const std::vector<float>& std) const override;
+    Head head() const override { return {"fc.weight", "fc.bias"}; }
 
 private:
     ResNetArchitecture arch_;

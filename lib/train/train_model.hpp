@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "errors.hpp"
 #include "runtime/precision.hpp"
 #include "train/parameters.hpp"
 
@@ -47,6 +48,11 @@ public:
     virtual void backward(const float* parameters, float* gradients, const float* dlogits) = 0;
     // oneDNN's kernel names for every primitive (a "ref" one is a slow fallback).
     virtual std::vector<std::string> implementations() const = 0;
+    // images [N, C, H, W] -> the pooled features [N, F] the head reads, in Eval mode (valid until
+    // the next call); --freeze-backbone computes them once per image and trains the head alone.
+    virtual const float* features(const float* /*parameters*/, float* /*state*/, const float* /*images*/) {
+        throw Error("this architecture does not give its features (--freeze-backbone)");
+    }
 };
 
 class TrainModel {
@@ -64,6 +70,12 @@ public:
     // (resize to the training size, rescale 1/255, the training mean/std per channel).
     virtual void write_model_directory(const std::string& directory, const float* parameters, const float* state,
                                        const std::vector<float>& mean, const std::vector<float>& std) const = 0;
+    // The names of the classifier head's tensors in parameters(): weight [K, F] and bias [K] on the
+    // features of TrainSession::features().
+    struct Head {
+        std::string weight, bias;
+    };
+    virtual Head head() const { throw Error("this architecture does not name its head (--freeze-backbone)"); }
 };
 
 }  // namespace vitc::train

@@ -20,7 +20,10 @@
 #include "train/augment.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cross_entropy.hpp"
+#include "train/init_from.hpp"
+#include "train/linear_probe.hpp"
 #include "train/train_models.hpp"
+#include "train/validation_folder.hpp"
 
 namespace vitc::train {
 
@@ -78,9 +81,10 @@ uint64_t mix(uint64_t a, uint64_t b) {
 
 // images [n, C, H, W] = (pixel / 255 - mean[c]) / std[c], the same as vitc's preprocessing, after
 // the augmentation (none for validation); image b of the batch draws from seed mix(draw, b).
-void fill_batch(const ImageDataset& d, const uint32_t* indices, int n, const Augmentation& augmentation,
-                uint64_t draw, const std::vector<float>& mean, const std::vector<float>& stddev, float* images,
-                int* labels) {
+void fill_batch(const ImageDataset& d, const FeatureTable* features, const uint32_t* indices, int n,
+                const Augmentation& augmentation, uint64_t draw, const std::vector<float>& mean,
+                const std::vector<float>& stddev, float* images, int* labels) {
+    if (features) return features->fill(d, indices, n, images, labels);  // --freeze-backbone: cached features
     for (int b = 0; b < n; ++b) {
         augment_and_normalise(d.image(indices[b]), d.channels, d.height, d.width, augmentation, mix(draw, b), mean,
                               stddev, images + b * d.image_bytes());
@@ -107,40 +111,68 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     if (!(o.val_split >= 0.0f && o.val_split < 1.0f)) throw Error("--val-split must be in [0, 1)");
     if (!(o.label_smoothing >= 0.0f && o.label_smoothing < 1.0f)) throw Error("--label-smoothing must be in [0, 1)");
     if (!(o.optimizer.lr > 0.0f)) throw Error("--lr must be positive");
+    if (o.freeze_backbone && o.init_from.empty())
+        throw Error("--freeze-backbone needs --init-from MODEL_DIR (it trains the head of a pretrained model)");
+    if (!o.init_from.empty() && o.image_size) throw Error("--image-size: --init-from's model fixes the input size");
 
     // The data, decoded once, at the architecture's size when a config.json fixes it.
     const auto load_start = Clock::now();
     std::error_code ec;
-    ArchitectureInput input = architecture_input(o.arch);
+    // --init-from: the model directory fixes the input size, the normalisation and the first weights.
+    std::unique_ptr<PretrainedModel> pretrained;
+    if (!o.init_from.empty()) pretrained = std::make_unique<PretrainedModel>(read_pretrained(o.init_from));
+    ArchitectureInput input = pretrained ? pretrained->input() : architecture_input(o.arch);
     if (o.image_size) {
         if (input.height && (input.height != o.image_size || input.width != o.image_size))
             throw Error("--image-size " + std::to_string(o.image_size) + " differs from " + o.arch + "'s image size " +
                         std::to_string(input.width) + "x" + std::to_string(input.height));
         input.height = input.width = o.image_size;
     }
-    const ImageDataset data = load_dataset(o.data, input.channels, input.height, input.width, o.limits);
-    const std::unique_ptr<TrainModel> model = make_train_model(o.arch, data);
+    ImageDataset data = load_dataset(o.data, input.channels, input.height, input.width, o.limits);
+    // --val DIR: its images follow the training ones in `data`, decoded the same way.
+    const size_t val_begin = o.val.empty() ? data.size() : append_validation_folder(data, o.val, o.limits);
+    std::string head_note;
+    std::unique_ptr<TrainModel> model = pretrained ? pretrained_train_model(*pretrained, data.class_names, head_note)
+                                                   : make_train_model(o.arch, data);
     out << "data: " << data.size() << " images of " << data.width << "x" << data.height << "x" << data.channels
         << ", " << data.class_names.size() << " classes, decoded in " << std::fixed << std::setprecision(1)
         << seconds_since(load_start) << " s";
+    if (val_begin < data.size()) out << "; " << data.size() - val_begin << " of them from " << o.val << " (--val)";
     if (!data.skipped.empty()) out << "; skipped " << data.skipped.size() << " (first: " << data.skipped.front() << ")";
     out << "\n";
+    if (pretrained) out << "fine-tuning " << o.init_from << ": " << head_note << "\n";
 
     // A seeded split: the same seed gives the same validation images.
     std::mt19937_64 rng(o.seed);
-    std::vector<uint32_t> order(data.size());
+    std::vector<uint32_t> order(val_begin);
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), rng);
     if (o.limit > 0 && static_cast<size_t>(o.limit) < order.size()) order.resize(o.limit);
-    const auto val_count = static_cast<size_t>(std::floor(o.val_split * order.size()));
-    const std::vector<uint32_t> val(order.begin(), order.begin() + val_count), train(order.begin() + val_count, order.end());
+    const auto val_count = o.val.empty() ? static_cast<size_t>(std::floor(o.val_split * order.size())) : 0;
+    std::vector<uint32_t> val(order.begin(), order.begin() + val_count), train(order.begin() + val_count, order.end());
+    for (size_t i = val_begin; i < data.size(); ++i) val.push_back(static_cast<uint32_t>(i));  // --val DIR
     if (train.empty()) throw Error("no training images left after the validation split");
     const int batch = static_cast<int>(std::min<size_t>(o.batch_size, train.size()));
     const int64_t steps_per_epoch = static_cast<int64_t>(train.size() / batch);
     const int64_t total_steps = steps_per_epoch * o.epochs;
     const auto warmup_steps = static_cast<int64_t>(std::llround(o.warmup_epochs * steps_per_epoch));
     std::vector<float> mean, stddev;
-    channel_statistics(data, train, mean, stddev);
+    if (pretrained) mean = pretrained->mean, stddev = pretrained->std;  // the model's own normalisation
+    else channel_statistics(data, train, mean, stddev);
+
+    // --freeze-backbone: the head alone trains, on the backbone's features computed here once.
+    std::unique_ptr<FeatureTable> features;
+    if (o.freeze_backbone) {
+        if (o.augment.any())
+            out << "note: --augment " << o.augment.describe() << " is not applied: --freeze-backbone computes each image's "
+                << "features once, unaugmented\n";
+        auto probe = std::make_unique<LinearProbe>(std::move(model), o.seed + 1);
+        std::vector<uint32_t> images = train;
+        images.insert(images.end(), val.begin(), val.end());
+        features = std::make_unique<FeatureTable>(
+            probe->compute_features(data, images, mean, stddev, batch, {o.attention, o.precision}, out));
+        model = std::move(probe);
+    }
 
     const ParameterLayout& layout = model->parameters();
     std::vector<float> parameters(layout.size()), gradients(layout.size(), 0.0f), state(model->state().size());
@@ -153,7 +185,8 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         {"lr", o.optimizer.lr}, {"weight_decay", o.optimizer.weight_decay}, {"clip", o.optimizer.clip_norm},
         {"optimizer", o.optimizer.kind == OptimizerKind::AdamW ? "adamw" : "sgd"},
         {"warmup_steps", warmup_steps}, {"label_smoothing", o.label_smoothing}, {"augment", o.augment.describe()}, {"train_images", train.size()},
-        {"val_images", val.size()}, {"mean", mean}, {"std", stddev}};
+        {"val_images", val.size()}, {"mean", mean}, {"std", stddev}, {"val", o.val},
+        {"init_from", pretrained ? pretrained->fingerprint : ""}, {"freeze_backbone", o.freeze_backbone}};
 
     int epoch = 0;
     int64_t batch_in_epoch = 0, step = 0, best_epoch = 0;
@@ -219,7 +252,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     std::vector<float> images[2], dlogits(batch * K);
     std::vector<int> labels[2];
     for (int slot = 0; slot < 2; ++slot) {
-        images[slot].resize(static_cast<size_t>(batch) * data.image_bytes());
+        images[slot].resize(static_cast<size_t>(batch) * (features ? features->width() : data.image_bytes()));
         labels[slot].resize(batch);
     }
     out << "training: " << train.size() << " images (" << steps_per_epoch << " steps of " << batch
@@ -234,7 +267,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         float lr = scheduled_learning_rate(o.optimizer.lr, std::max<int64_t>(step - 1, 0), warmup_steps, total_steps);
         auto prepare = [&](int64_t b) {
             const int slot = static_cast<int>(b % 2);
-            fill_batch(data, shuffled.data() + b * batch, batch, o.augment, mix(o.seed, epoch * steps_per_epoch + b),
+            fill_batch(data, features.get(), shuffled.data() + b * batch, batch, o.augment, mix(o.seed, epoch * steps_per_epoch + b),
                        mean, stddev, images[slot].data(), labels[slot].data());
         };
         std::future<void> next;
@@ -294,7 +327,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
                 if (!remainder || remainder->batch() != n) remainder = model->session(n, session_options);
                 s = remainder.get();
             }
-            fill_batch(data, val.data() + start, n, Augmentation{}, 0, mean, stddev, images[0].data(), labels[0].data());
+            fill_batch(data, features.get(), val.data() + start, n, Augmentation{}, 0, mean, stddev, images[0].data(), labels[0].data());
             const LossResult r = cross_entropy(s->forward(parameters.data(), state.data(), images[0].data(), Mode::Eval), labels[0].data(), n, K, 0.0f, nullptr);
             val_loss += r.loss * n;
             val_correct += r.correct;

@@ -19,6 +19,10 @@ public:
         session_.backward(views(parameters), vit_parameter_views(arch_, layout_, gradients), dlogits);
     }
     std::vector<std::string> implementations() const override { return session_.implementations(); }
+    const float* features(const float* parameters, float* /*state*/, const float* images) override {
+        session_.forward(views(parameters), images);  // a ViT has no Train/Eval difference
+        return session_.activations().pooled.data();
+    }
 
 private:
     // The session only reads parameters; the views are non-const because gradients share the type.

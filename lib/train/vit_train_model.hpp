@@ -19,6 +19,7 @@ public:
     nlohmann::json config() const override;
     void write_model_directory(const std::string& directory, const float* parameters, const float* state,
                                const std::vector<float>& mean, const std::vector<float>& std) const override;
+    Head head() const override { return {"head.weight", "head.bias"}; }
 
 private:
     ViTArchitecture arch_;
