@@ -9,6 +9,7 @@ int bench_command(int argc, char** argv);
 int explain_command(int argc, char** argv);
 int compare_command(int argc, char** argv);
 int train_command(int argc, char** argv);
+int study_command(int argc, char** argv);
 int merge_command(int argc, char** argv);
 int convert_command(int argc, char** argv);
 

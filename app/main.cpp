@@ -25,7 +25,8 @@ commands:
   bench               latency, throughput and GFLOP/s against the measured matmul peak
   explain IMAGE       heat map of where the evidence lies (attention rollout, class activation map)
   compare IMAGE|DIR   a ViT and a CNN side by side: predictions, accuracy, speed, HTML report
-  train DATA          train a ViT on a labelled folder or Fashion-MNIST; writes a model directory
+  train DATA          train a ViT or a CNN on a labelled folder or Fashion-MNIST; writes a model directory
+  study DATA          ViT against CNN as the training set grows: accuracy by size, HTML report
   convert CKPT.pth    a torchvision checkpoint to a model directory (no Python needed)
 
   vitc <command> --help   options of a command (or: vitc help <command>)
@@ -74,6 +75,7 @@ int run(int argc, char** argv) {
         if (command == "explain") return vitc::cli::explain_command(argc - 1, argv + 1);
         if (command == "compare") return vitc::cli::compare_command(argc - 1, argv + 1);
         if (command == "train") return vitc::cli::train_command(argc - 1, argv + 1);
+        if (command == "study") return vitc::cli::study_command(argc - 1, argv + 1);
         if (command == "merge") return vitc::cli::merge_command(argc - 1, argv + 1);
         if (command == "convert") return vitc::cli::convert_command(argc - 1, argv + 1);
         std::cerr << "vitc: unknown command '" << vitc::printable(command) << "'; run 'vitc --help'\n";

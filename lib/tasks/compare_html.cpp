@@ -13,6 +13,7 @@
 #include "tasks/atomic_file.hpp"
 #include "tasks/classifier.hpp"
 #include "tasks/compare_charts.hpp"
+#include "tasks/html.hpp"
 
 namespace vitc {
 
@@ -20,19 +21,7 @@ namespace {
 
 constexpr int kGallerySide = 176;  // pixels per picture in the gallery
 
-std::string escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
+std::string escape(const std::string& s) { return html_escape(s); }
 
 std::string number(double v, int digits) {
     std::ostringstream s;
@@ -74,16 +63,6 @@ std::vector<size_t> gallery_order(const CompareReport& r, size_t limit) {
         if (!any) break;
     }
     return order;
-}
-
-// "2026-11-27 14:05 UTC"
-std::string utc_now() {
-    const std::time_t now = std::time(nullptr);
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &utc);
-    return text;
 }
 
 std::string verdict(const ComparedImage& image, const ImagePrediction& p) {

@@ -128,7 +128,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
                         std::to_string(input.width) + "x" + std::to_string(input.height));
         input.height = input.width = o.image_size;
     }
-    ImageDataset data = load_dataset(o.data, input.channels, input.height, input.width, o.limits);
+    ImageDataset data = o.dataset ? *o.dataset : load_dataset(o.data, input.channels, input.height, input.width, o.limits);
     // --val DIR: its images follow the training ones in `data`, decoded the same way.
     const size_t val_begin = o.val.empty() ? data.size() : append_validation_folder(data, o.val, o.limits);
     std::string head_note;
@@ -146,6 +146,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     std::mt19937_64 rng(o.seed);
     std::vector<uint32_t> order(val_begin);
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    if (!o.subset.empty()) order = o.subset;
     std::shuffle(order.begin(), order.end(), rng);
     if (o.limit > 0 && static_cast<size_t>(o.limit) < order.size()) order.resize(o.limit);
     const auto val_count = o.val.empty() ? static_cast<size_t>(std::floor(o.val_split * order.size())) : 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ struct TrainOptions {
     std::string val;             // --val DIR: validate on this labelled folder instead of a split
     int image_size = 0;          // resize folder images to this square size (0: the architecture's or the data's)
     DecodeLimits limits;         // for folder images; worker_executable set: decoded in a child process
+    // vitc study: the data already decoded (used instead of reading `data`), and which of its
+    // images to train and validate on (the split and `limit` apply to them); empty: all.
+    std::shared_ptr<const ImageDataset> dataset;
+    std::vector<uint32_t> subset;
 };
 
 // One training run. Lines of progress go to `out`. Returns 0 when every epoch ran, or 130 when

@@ -1,0 +1,16 @@
+#pragma once
+// The study's report.html: one self-contained page (the chart embedded) with the findings, the
+// chart of test accuracy against training-set size for both families, and a table of every point.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/study.hpp"
+
+namespace vitc {
+
+void write_study_report(const std::string& path, const nlohmann::json& settings, const std::vector<StudyPoint>& points,
+                        const std::vector<std::string>& findings);
+
+}  // namespace vitc
