@@ -8,11 +8,13 @@ stem; scripts/resnet_config.py), BatchNorm in training mode.
     /usr/bin/python3 bench/torch_train_bench.py --image 28 --channels 1 --patch 4 --hidden 64 \
         --layers 6 --heads 4 --mlp 128 --classes 10 --batch 128 --threads 2 --steps 10
 
-Prints one JSON line: {"framework": "pytorch", "threads": ..., "images_per_second": ...}.
+Prints one JSON line: {"framework": "pytorch", "threads": ..., "images_per_second": ...} (the mean
+over the timed steps; "median_images_per_second" from the median step).
 """
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -59,12 +61,14 @@ def main():
 
     for _ in range(args.warmup):
         step()
-    start = time.perf_counter()
+    step_seconds = []
     for _ in range(args.steps):
+        start = time.perf_counter()
         step()
-    seconds = time.perf_counter() - start
+        step_seconds.append(time.perf_counter() - start)
     print(json.dumps({"framework": "pytorch", "model": args.model, "dtype": args.dtype, "threads": args.threads, "batch": args.batch,
-                      "images_per_second": args.batch * args.steps / seconds}))
+                      "images_per_second": args.batch * args.steps / sum(step_seconds),
+                      "median_images_per_second": args.batch / statistics.median(step_seconds)}))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@
 #            the second epoch's images/s from train_log.jsonl (data loading and validation excluded).
 #   PyTorch: bench/torch_train_bench.py (torchvision's VisionTransformer or ResNet blocks, random
 #            data, 2 warm-up steps then 10 timed), with libopenblas0-pthread installed.
+# Then ViT-Ti/16 at 224x224x3 (hidden 192, 12 blocks, 3 heads, MLP 768), batch 32: vitc f32 and
+# --precision bf16 against PyTorch f32 and bf16 autocast, each with 1 and 2 threads, the best
+# kept; the median of 3 steps after a warm-up step (vitc: 4 one-step epochs on 32 random images,
+# epochs 2-4 from train_log.jsonl; PyTorch: --warmup 1 --steps 3, median_images_per_second).
 # Writes bench/TRAIN_RESULTS.md.   Usage: bench/train_compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,35 @@ for threads in 1 2; do
   echo "$arch, threads $threads: vitc $vitc img/s, PyTorch $torch img/s" >&2
 done
 done
+# ViT-Ti/16 at 224, batch 32: per (framework, precision), images/s of the median step, 1 and 2 threads.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$work/tiny224"
+/usr/bin/python3 - "$work/tiny224" <<'PY'
+import json, os, sys, torch
+from torchvision.io import write_png
+root = sys.argv[1]
+g = torch.Generator().manual_seed(0)
+for c in ("a", "b"):
+    os.makedirs(os.path.join(root, "data", c), exist_ok=True)
+    for i in range(16):
+        write_png(torch.randint(0, 256, (3, 224, 224), generator=g, dtype=torch.uint8), os.path.join(root, "data", c, f"{i}.png"))
+json.dump({"hidden_size": 192, "num_hidden_layers": 12, "num_attention_heads": 3, "intermediate_size": 768,
+           "image_size": 224, "patch_size": 16, "num_channels": 3, "layer_norm_eps": 1e-6},
+          open(os.path.join(root, "vit_ti.json"), "w"))
+PY
+declare -A tiny
+for threads in 1 2; do
+  for precision in f32 bf16; do
+    "$VITC" train "$work/tiny224/data" --out "$work/ti-$precision$threads" --arch "$work/tiny224/vit_ti.json"       --val-split 0 --epochs 4 --batch-size 32 --precision "$precision" --threads "$threads" >/dev/null
+    tiny[vitc-$precision-$threads]=$(python3 -c 'import json,statistics,sys; print(round(statistics.median(json.loads(l)["images_per_second"] for l in list(open(sys.argv[1]))[1:]), 2))' "$work/ti-$precision$threads/train_log.jsonl")
+    tiny[torch-$precision-$threads]=$(/usr/bin/python3 bench/torch_train_bench.py --image 224 --channels 3 --patch 16       --hidden 192 --layers 12 --heads 3 --mlp 768 --classes 2 --batch 32 --threads "$threads" --warmup 1 --steps 3       --dtype "$precision" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["median_images_per_second"], 2))')
+    echo "ViT-Ti/16, $precision, threads $threads: vitc ${tiny[vitc-$precision-$threads]} img/s, PyTorch ${tiny[torch-$precision-$threads]} img/s" >&2
+  done
+done
+best() { python3 -c "import sys; print(max(float(v) for v in sys.argv[1:]))" "${tiny[$1-1]}" "${tiny[$1-2]}"; }
+vitc_f32=$(best vitc-f32); vitc_bf16=$(best vitc-bf16); torch_f32=$(best torch-f32); torch_bf16=$(best torch-bf16)
+ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
+
 {
   echo "# Training speed: vitc vs PyTorch (f32, batch 128)"
   echo
@@ -48,5 +81,17 @@ done
   echo "| model | threads | vitc images/s | PyTorch 1.13 images/s | vitc / PyTorch |"
   echo "|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "## ViT-Ti/16 at 224x224, batch 32: bf16 against f32"
+  echo
+  echo "Images/s of the median of 3 steps after a warm-up step, the better of 1 and 2 threads (each in brackets)."
+  echo "vitc --precision bf16: matmuls with bf16 operands, f32 accumulation, weights and gradients. PyTorch bf16:"
+  echo "torch.autocast(\"cpu\", bfloat16). Load average before this part: $load_before (2 cores shared with other jobs)."
+  echo
+  echo "| | f32 | bf16 | bf16 / f32 |"
+  echo "|---|---|---|---|"
+  echo "| vitc | $vitc_f32 (${tiny[vitc-f32-1]}, ${tiny[vitc-f32-2]}) | $vitc_bf16 (${tiny[vitc-bf16-1]}, ${tiny[vitc-bf16-2]}) | $(ratio "$vitc_bf16" "$vitc_f32") |"
+  echo "| PyTorch 1.13 | $torch_f32 (${tiny[torch-f32-1]}, ${tiny[torch-f32-2]}) | $torch_bf16 (${tiny[torch-bf16-1]}, ${tiny[torch-bf16-2]}) | $(ratio "$torch_bf16" "$torch_f32") |"
+  echo "| vitc / PyTorch | $(ratio "$vitc_f32" "$torch_f32") | $(ratio "$vitc_bf16" "$torch_bf16") | |"
 } > "$OUT"
 cat "$OUT"
