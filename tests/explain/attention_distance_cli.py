@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """vitc explain --attention-distance on assets/: the bundled ViT against the bundled CNN's
-receptive field, and a mean-pooled ViT fixture. The PNG is written, the JSON table beside
+receptive field, a mean-pooled ViT fixture, and a ViT without a class token trained for
+one epoch on tests/data/train/images. The PNG is written, the JSON table beside
 it parses and agrees with the printed table; the refusals (a ResNet as the ViT, --out not a
 .png, --layer with it). Standard library only; run by ctest (tests/CMakeLists.txt)."""
 import argparse
@@ -21,6 +22,7 @@ def main():
     ap.add_argument("--assets", required=True)
     ap.add_argument("--models", required=True, help="the bundled models/ folder")
     ap.add_argument("--mean-vit", required=True, help="a mean-pooled ViT fixture")
+    ap.add_argument("--train-images", help="a small labelled folder to train a ViT without a class token on")
     args = ap.parse_args()
     vitc, assets = args.vitc, args.assets
     vit, cnn = os.path.join(args.models, "fashion-vit"), os.path.join(args.models, "fashion-cnn")
@@ -58,6 +60,26 @@ def main():
         with open(os.path.join(work, "mean.json")) as f:
             m = json.load(f)
         check(m["vit"]["grid"] == [4, 4] and len(m["blocks"]) == 2 and "cnn" not in m, "its grid, blocks, no CNN")
+
+        # A mean-pooled ViT without a class token, trained here for one epoch: every row is all patches.
+        if args.train_images:
+            arch, trained = os.path.join(work, "no_class_token.json"), os.path.join(work, "no-class-token")
+            with open(arch, "w") as f:
+                json.dump({"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+                           "image_size": 8, "patch_size": 2, "num_channels": 1, "pooling": "mean",
+                           "class_token": False, "position_embedding_type": "sincos2d"}, f)
+            rc, so, se = run(vitc, "train", args.train_images, "--out", trained, "--arch", arch, "--epochs", "1",
+                             "--batch-size", "8", "--threads", "1")
+            check(rc == 0, f"a ViT without a class token trains ({se.strip()[-200:]})")
+            out3 = os.path.join(work, "no-class-token.png")
+            rc, so, se = run(vitc, "explain", "--attention-distance", args.train_images, "-r", "--model", trained,
+                             "--out", out3)
+            check(rc == 0 and is_png(out3) and "no class token" in so, f"and is measured ({se.strip()})")
+            with open(os.path.join(work, "no-class-token.json")) as f:
+                n = json.load(f)
+            check(n["class_token"] == "none" and n["vit"]["grid"] == [4, 4] and len(n["blocks"]) == 2 and
+                  all(s == 0 for b in n["blocks"] for s in b["class_token_share"]),
+                  "its JSON: no class token, a 4x4 grid, 2 blocks, no class-token share")
 
         # Refusals: one line, no traceback.
         rc, so, se = run(vitc, "explain", "--attention-distance", assets, "--model", cnn, "--out", out)
