@@ -438,4 +438,23 @@ TEST_CASE("train --val DIR: validates on that folder, and other classes are refu
                           Catch::Contains("training classes missing: 'top'"));
     fs::remove_all(val_dir + "/square");
     CHECK_THROWS_WITH(run_training(o, stop, log), Catch::Contains("training classes missing: 'top'"));
+
+    // IDX files: --val reads the t10k pair of its folder (here the training folder itself).
+    auto idx = [](uint8_t dims, const std::vector<uint8_t>& sizes, size_t values, uint8_t value) {
+        std::string bytes = {0, 0, 8, static_cast<char>(dims)};
+        for (uint8_t n : sizes) bytes += std::string({0, 0, 0, static_cast<char>(n)});
+        return bytes + std::string(values, static_cast<char>(value));
+    };
+    fs::create_directories(tmp.file("idx"));
+    test::write_file(tmp.file("idx/train-images-idx3-ubyte"), idx(3, {6, 8, 8}, 6 * 64, 90));
+    test::write_file(tmp.file("idx/train-labels-idx1-ubyte"), idx(1, {6}, 0, 0) + std::string("\0\1\2\0\1\2", 6));
+    test::write_file(tmp.file("idx/t10k-images-idx3-ubyte"), idx(3, {4, 8, 8}, 4 * 64, 30));
+    test::write_file(tmp.file("idx/t10k-labels-idx1-ubyte"), idx(1, {4}, 0, 0) + std::string("\2\1\0\1", 4));
+    o.data = o.val = tmp.file("idx");
+    o.out = tmp.file("out3");
+    o.batch_size = 3;
+    REQUIRE(run_training(o, stop, log) == 0);
+    const nlohmann::json idx_settings = read_checkpoint(checkpoint_file(o.out)).state.at("settings");
+    CHECK(idx_settings.at("train_images") == 6);
+    CHECK(idx_settings.at("val_images") == 4);
 }

@@ -95,7 +95,7 @@ void LinearProbe::write_model_directory(const std::string& directory, const floa
 
 FeatureTable LinearProbe::compute_features(const ImageDataset& data, const std::vector<uint32_t>& images,
                                            const std::vector<float>& mean, const std::vector<float>& std, int batch,
-                                           const SessionOptions& options, std::ostream& out) const {
+                                           const SessionOptions& options, std::ostream& out, bool progress) const {
     const auto start = std::chrono::steady_clock::now();
     FeatureTable table(data.size(), features_);
     std::unique_ptr<TrainSession> session, remainder;
@@ -110,7 +110,9 @@ FeatureTable LinearProbe::compute_features(const ImageDataset& data, const std::
                                   mean, std, x.data() + b * data.image_bytes());
         const float* f = s->features(weights_.data(), state.data(), x.data());
         for (int b = 0; b < n; ++b) table.add(images[at + b], f + b * features_);
+        if (progress) out << "\rfeatures: " << at + n << "/" << images.size() << " images" << std::flush;
     }
+    if (progress) out << "\r" << std::string(40, ' ') << "\r";
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out << "features: " << images.size() << " images through the frozen backbone in " << std::fixed
         << std::setprecision(1) << seconds << " s (" << std::setprecision(0) << images.size() / std::max(seconds, 1e-9)

@@ -52,10 +52,10 @@ public:
     Head head() const override { return backbone_->head(); }
 
     // The features of `images` of `data` (normalised with mean/std), `batch` at a time; a line
-    // with the count and the time goes to `out`.
+    // with the count and the time goes to `out` (and, with `progress`, a live count).
     FeatureTable compute_features(const ImageDataset& data, const std::vector<uint32_t>& images,
                                   const std::vector<float>& mean, const std::vector<float>& std, int batch,
-                                  const SessionOptions& options, std::ostream& out) const;
+                                  const SessionOptions& options, std::ostream& out, bool progress = false) const;
 
 private:
     std::unique_ptr<TrainModel> backbone_;

@@ -171,7 +171,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         std::vector<uint32_t> images = train;
         images.insert(images.end(), val.begin(), val.end());
         features = std::make_unique<FeatureTable>(
-            probe->compute_features(data, images, mean, stddev, batch, {o.attention, o.precision}, out));
+            probe->compute_features(data, images, mean, stddev, batch, {o.attention, o.precision}, out, o.progress));
         model = std::move(probe);
     }
 
