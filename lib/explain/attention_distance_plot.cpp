@@ -56,7 +56,7 @@ cv::Mat attention_distance_plot(const AttentionDistanceReport& r) {
     const int blocks = static_cast<int>(r.distance.size());
     const int heads = blocks ? static_cast<int>(r.distance.front().size()) : 0;
     const int cnn_layers = static_cast<int>(r.cnn_fields.size());
-    const int depth = std::max(blocks, cnn_layers);
+    const int depth = std::max({1, blocks, cnn_layers});
     double top = r.uniform_distance;
     for (const auto& row : r.distance)
         for (double d : row) top = std::max(top, d);
