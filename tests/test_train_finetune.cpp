@@ -2,15 +2,18 @@
 // (train/init_from.hpp, train/linear_probe.hpp, train/validation_folder.hpp):
 //   - before any step, the training forward of a model read with --init-from gives vitc's
 //     inference logits, for the bundled ViT on real images (normalised with the model's own
-//     mean/std) and for every naming scheme, storage type, pooling and position kind of the
-//     inference fixtures (tests/data/vit) and a converted torchvision .pth (tests/data/byom);
+//     mean/std), for every naming scheme, storage type, pooling and position kind of the ViT
+//     inference fixtures (tests/data/vit) and a converted torchvision .pth (tests/data/byom), and
+//     for ResNets in vitc's, timm's, Hugging Face's and torchvision's configs and names (BatchNorm
+//     running statistics carried over);
 //   - the head is kept when the data's classes are the model's labels (rows reordered to the
 //     data's order), else new (timm's init), the backbone unchanged either way;
-//   - --freeze-backbone changes only the head tensors of the written model and raises the
-//     validation accuracy (Fashion-MNIST when /usr/share/datasets/fashion-mnist is installed,
-//     else the small labelled folder tests/data/train/images); interrupted and resumed, it ends
-//     with the same weights;
-//   - --val DIR replaces the split, and a folder whose classes differ is refused by name.
+//   - --freeze-backbone changes only the head tensors of the written model (the bundled ViT and
+//     CNN; the CNN's BatchNorm statistics stay) and raises the validation accuracy (Fashion-MNIST
+//     when /usr/share/datasets/fashion-mnist is installed, else the small labelled folder
+//     tests/data/train/images); interrupted and resumed, it ends with the same weights;
+//   - --val DIR replaces the split (a labelled folder, or the t10k IDX pair), and a folder whose
+//     classes differ is refused by name.
 #include <catch2/catch.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <cmath>
