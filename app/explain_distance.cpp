@@ -75,28 +75,21 @@ int explain_attention_distance(const cxxopts::ParseResult& args, const Model& vi
     check_output_path(out, "--out");
     check_output_path(json_path, "--out");
 
-    AttentionDistanceReport report;
-    report.vit = args["model"].as<std::string>();
-    report.grid = patch_grid(*vit);
-    report.image_height = vit->preprocessing().output_height();
-    report.image_width = vit->preprocessing().output_width();
-    report.uniform_distance = uniform_window_distance(report.grid, 0);
     std::unique_ptr<Model> cnn;
-    if (args.count("cnn")) {
-        report.cnn = args["cnn"].as<std::string>();
-        cnn = load_model(report.cnn);
-        const auto* resnet = dynamic_cast<const ResNetModel*>(cnn.get());
+    const ResNetModel* resnet = nullptr;
+    const std::string cnn_name = args.count("cnn") ? args["cnn"].as<std::string>() : "";
+    if (!cnn_name.empty()) {
+        cnn = load_model(cnn_name);
+        resnet = dynamic_cast<const ResNetModel*>(cnn.get());
         if (!resnet)
-            throw Error("--cnn " + report.cnn + " is a " + cnn->summary().family + "; the receptive field is drawn for a ResNet");
+            throw Error("--cnn " + cnn_name + " is a " + cnn->summary().family + "; the receptive field is drawn for a ResNet");
         const Preprocessing& p = cnn->preprocessing();
-        if (p.output_height() != report.image_height || p.output_width() != report.image_width)
+        if (p.output_height() != vit->preprocessing().output_height() || p.output_width() != vit->preprocessing().output_width())
             std::cerr << "vitc explain: note: the CNN reads " << p.output_width() << "x" << p.output_height()
-                      << " inputs, the ViT " << report.image_width << "x" << report.image_height
-                      << ": the two are in pixels of different inputs\n";
-        report.cnn_fields = receptive_fields(*resnet);
-        for (const ReceptiveField& f : report.cnn_fields)
-            report.cnn_uniform_distance.push_back(uniform_window_distance(report.grid, f.size));
+                      << " inputs, the ViT " << vit->preprocessing().output_width() << "x"
+                      << vit->preprocessing().output_height() << ": the two are in pixels of different inputs\n";
     }
+    AttentionDistanceReport report = attention_distance_models(*vit, args["model"].as<std::string>(), resnet, cnn_name);
 
     Explainer explainer(*vit);
     AttentionDistanceMeter meter(explainer.layers(), explainer.heads(), report.grid);

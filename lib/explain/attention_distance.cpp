@@ -196,4 +196,21 @@ nlohmann::json to_json(const AttentionDistanceReport& report) {
     return out;
 }
 
+AttentionDistanceReport attention_distance_models(const ViTModel& vit, const std::string& vit_name,
+                                                  const ResNetModel* cnn, const std::string& cnn_name) {
+    AttentionDistanceReport report;
+    report.vit = vit_name;
+    report.grid = patch_grid(vit);
+    report.image_height = vit.preprocessing().output_height();
+    report.image_width = vit.preprocessing().output_width();
+    report.uniform_distance = uniform_window_distance(report.grid, 0);
+    if (cnn) {
+        report.cnn = cnn_name;
+        report.cnn_fields = receptive_fields(*cnn);
+        for (const ReceptiveField& f : report.cnn_fields)
+            report.cnn_uniform_distance.push_back(uniform_window_distance(report.grid, f.size));
+    }
+    return report;
+}
+
 }  // namespace vitc

@@ -95,6 +95,11 @@ struct AttentionDistanceReport {
     std::vector<double> cnn_uniform_distance;     // uniform_window_distance of each field
 };
 
+// The report's model half, before any image: the ViT's grid and input size, the uniform
+// distance, and with a CNN (may be null) its receptive fields and their uniform distances.
+AttentionDistanceReport attention_distance_models(const ViTModel& vit, const std::string& vit_name,
+                                                  const ResNetModel* cnn, const std::string& cnn_name);
+
 // The per-block, per-head table, the CNN's fields and the conventions, as JSON.
 nlohmann::json to_json(const AttentionDistanceReport& report);
 

@@ -11,6 +11,11 @@
 #include <sstream>
 
 #include "errors.hpp"
+#include "explain/attention_distance.hpp"
+#include "explain/data_uri.hpp"
+#include "explain/explainer.hpp"
+#include "models/resnet.hpp"
+#include "models/vit.hpp"
 #include "io/json_parse.hpp"
 #include "models/model.hpp"
 #include "tasks/atomic_file.hpp"
@@ -74,6 +79,41 @@ std::vector<uint32_t> balanced_subset(const std::vector<std::vector<uint32_t>>& 
     return subset;
 }
 
+// Test image i as the model's preprocessing makes it: rescale, then (x - mean) / std per channel.
+// (The test images are already at the model's input size: both were decoded at the training size.)
+void normalise(const train::ImageDataset& test, size_t i, const Preprocessing& p, float* out) {
+    const size_t plane = static_cast<size_t>(test.height) * test.width;
+    for (int c = 0; c < test.channels; ++c) {
+        const uint8_t* from = test.image(i) + c * plane;
+        const float scale = p.do_rescale ? p.rescale_factor : 1.0f;
+        const float mean = p.do_normalize ? p.mean[c] : 0.0f, stddev = p.do_normalize ? p.std[c] : 1.0f;
+        for (size_t k = 0; k < plane; ++k) out[c * plane + k] = (from[k] * scale - mean) / stddev;
+    }
+}
+
+// "A CNN is a restricted self-attention": the trained ViT's mean attention distance per head by
+// depth over (up to) the first 500 test images, next to the trained CNN's receptive fields.
+AttentionDistanceReport measure_attention_distance(const std::string& vit_dir, const std::string& cnn_dir,
+                                                   const train::ImageDataset& test) {
+    const std::unique_ptr<Model> vit = load_model(vit_dir), cnn = load_model(cnn_dir);
+    const auto* vit_model = dynamic_cast<const ViTModel*>(vit.get());
+    if (!vit_model) throw Error(vit_dir + ": --vit is not a ViT");
+    AttentionDistanceReport report =
+        attention_distance_models(*vit_model, vit_dir, dynamic_cast<const ResNetModel*>(cnn.get()), cnn_dir);
+    Explainer explainer(*vit);
+    AttentionDistanceMeter meter(explainer.layers(), explainer.heads(), report.grid);
+    std::vector<float> input(test.image_bytes());
+    for (size_t i = 0; i < std::min<size_t>(500, test.size()); ++i) {
+        normalise(test, i, vit->preprocessing(), input.data());
+        explainer.explain(input.data());
+        meter.add(explainer.attention());
+        report.images.push_back("test image " + std::to_string(i));
+    }
+    report.distance = meter.distance();
+    report.class_token_share = meter.class_token_share();
+    return report;
+}
+
 // Accuracy of a model directory on the test images, through vitc's inference path (the model
 // loaded as classify loads it, its own preprocessing's rescale and normalisation).
 double test_accuracy(const std::string& model_dir, const train::ImageDataset& test, int64_t* parameters) {
@@ -85,7 +125,7 @@ double test_accuracy(const std::string& model_dir, const train::ImageDataset& te
                     std::to_string(p.output_height()) + " images, the test images are " + std::to_string(test.width) +
                     "x" + std::to_string(test.height));
     constexpr int kBatch = 256;
-    const size_t plane = static_cast<size_t>(test.height) * test.width, image = test.image_bytes();
+    const size_t image = test.image_bytes();
     const auto classes = static_cast<int64_t>(model->labels().size());
     std::vector<float> images(kBatch * image), logits(kBatch * classes);
     std::unique_ptr<Session> session;
@@ -94,14 +134,7 @@ double test_accuracy(const std::string& model_dir, const train::ImageDataset& te
     for (size_t start = 0; start < test.size(); start += kBatch) {
         const int n = static_cast<int>(std::min<size_t>(kBatch, test.size() - start));
         if (n != session_batch) session = model->create_session(n, test.height, test.width), session_batch = n;
-        for (int b = 0; b < n; ++b)
-            for (int c = 0; c < test.channels; ++c) {
-                const uint8_t* from = test.image(start + b) + c * plane;
-                float* to = images.data() + b * image + c * plane;
-                const float scale = p.do_rescale ? p.rescale_factor : 1.0f;
-                const float mean = p.do_normalize ? p.mean[c] : 0.0f, stddev = p.do_normalize ? p.std[c] : 1.0f;
-                for (size_t k = 0; k < plane; ++k) to[k] = (from[k] * scale - mean) / stddev;
-            }
+        for (int b = 0; b < n; ++b) normalise(test, start + b, p, images.data() + b * image);
         session->run(images.data(), logits.data());
         for (int b = 0; b < n; ++b) {
             const float* row = logits.data() + b * classes;
@@ -272,9 +305,22 @@ int run_study(const StudyOptions& o, const std::atomic<bool>& stop, std::ostream
     const std::vector<std::string> findings = study_findings(points);
     nlohmann::json points_json = nlohmann::json::array();
     for (const StudyPoint& p : points) points_json.push_back(p.to_json());
-    write_json((fs::path(o.out) / "study.json").string(),
-               {{"settings", settings}, {"classes", data->class_names}, {"points", points_json}, {"findings", findings}});
-    write_study_report((fs::path(o.out) / "report.html").string(), settings, points, findings);
+    nlohmann::json study = {{"settings", settings}, {"classes", data->class_names}, {"points", points_json}, {"findings", findings}};
+    // The largest ViT's attention distances against the largest CNN's receptive field.
+    const std::string largest = std::to_string(sizes.back());
+    const AttentionDistanceReport distance =
+        measure_attention_distance((fs::path(o.out) / "runs" / ("vit-" + largest)).string(),
+                                   (fs::path(o.out) / "runs" / ("cnn-" + largest)).string(), test);
+    const cv::Mat distance_plot = attention_distance_plot(distance);
+    const std::vector<unsigned char> png = encode_png(distance_plot);
+    {
+        AtomicFile file((fs::path(o.out) / "attention_distance.png").string());
+        file.stream().write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+        file.commit();
+    }
+    study["attention_distance"] = to_json(distance);
+    write_json((fs::path(o.out) / "study.json").string(), study);
+    write_study_report((fs::path(o.out) / "report.html").string(), settings, points, findings, distance, distance_plot);
     for (const std::string& f : findings) out << f << "\n";
     out << "wrote " << (fs::path(o.out) / "report.html").string() << " and study.json" << std::endl;
     return 0;

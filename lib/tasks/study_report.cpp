@@ -29,7 +29,8 @@ p.finding { font-size: 1.1em; }
 }  // namespace
 
 void write_study_report(const std::string& path, const nlohmann::json& settings, const std::vector<StudyPoint>& points,
-                        const std::vector<std::string>& findings) {
+                        const std::vector<std::string>& findings, const AttentionDistanceReport& distance,
+                        const cv::Mat& distance_plot) {
     std::vector<StudyPoint> sorted = points;
     std::sort(sorted.begin(), sorted.end(), [](const StudyPoint& a, const StudyPoint& b) {
         return a.family != b.family ? a.family > b.family : a.size < b.size;  // vit first, then cnn
@@ -59,7 +60,21 @@ void write_study_report(const std::string& path, const nlohmann::json& settings,
           << "</td><td>" << p.epochs << "</td><td>" << p.steps << "</td><td>" << fixed(p.train_seconds, 0) << " s</td><td>"
           << fixed(100.0 * p.val_accuracy, 1) << "%</td><td>" << fixed(100.0 * p.test_accuracy, 2) << "% of "
           << p.test_images << "</td></tr>\n";
-    h << "</table>\n<h2>Recipe</h2>\n<p class=\"note\">Nested, class-balanced subsets (each holds every smaller one). "
+    h << "</table>\n";
+    // Figure 7 of the ViT paper on the trained models: does an early head look locally, as a convolution does?
+    double nearest = 1e300, farthest = 0;
+    for (const auto& block : distance.distance)
+        for (double d : block) nearest = std::min(nearest, d), farthest = std::max(farthest, d);
+    h << "<h2>A CNN is a restricted self-attention: how far do the ViT's heads look?</h2>\n<p>The ViT trained on the "
+         "most images: mean attention distance of every head by depth over "
+      << distance.images.size() << " test images (class token excluded as query and key, rows not renormalised), "
+      << "from " << fixed(nearest, 1) << " to " << fixed(farthest, 1) << " input pixels; a head attending evenly to every "
+      << "patch would have " << fixed(distance.uniform_distance, 1)
+      << ". Beside it, the CNN's receptive field after each convolution, and how far attention spread evenly over that "
+         "field would reach. Raw numbers: <code>study.json</code> (attention_distance).</p>\n<p><img alt=\"attention "
+         "distance by depth\" src=\""
+      << png_data_uri(distance_plot) << "\"></p>\n";
+    h << "<h2>Recipe</h2>\n<p class=\"note\">Nested, class-balanced subsets (each holds every smaller one). "
          "ViT: <code>--arch "
       << html_escape(settings.value("vit", "")) << "</code>, CNN: <code>--arch " << html_escape(settings.value("cnn", ""))
       << "</code>; AdamW, warm-up then cosine decay, label smoothing 0.1, augmentation <code>"

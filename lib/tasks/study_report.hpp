@@ -5,12 +5,17 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "explain/attention_distance.hpp"
 
 #include "tasks/study.hpp"
 
 namespace vitc {
 
+// `distance` and its plot: the largest ViT's attention distances and the largest CNN's receptive field.
 void write_study_report(const std::string& path, const nlohmann::json& settings, const std::vector<StudyPoint>& points,
-                        const std::vector<std::string>& findings);
+                        const std::vector<std::string>& findings, const AttentionDistanceReport& distance,
+                        const cv::Mat& distance_plot);
 
 }  // namespace vitc

@@ -43,6 +43,10 @@ def main():
         check("findings stated", study["findings"] and "points" in " ".join(study["findings"]), study["findings"])
         page = open(os.path.join(out, "report.html")).read()
         check("report with the chart embedded", "data:image/png;base64," in page and "What the data shows" in page)
+        distance = study.get("attention_distance", {})
+        check("the largest ViT's attention distance per block and head, with the CNN's receptive field",
+              len(distance.get("blocks", distance.get("distance", []))) == 2 and page.count("data:image/png;base64,") == 2
+              and os.path.exists(os.path.join(out, "attention_distance.png")), list(distance.keys()))
 
         again = subprocess.run(command, capture_output=True, text=True, timeout=300)
         check("rerun continues: nothing trained again", again.returncode == 0 and
