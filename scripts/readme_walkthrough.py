@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Follows README.md top to bottom, as a new user would, on a fresh clone.
 
-Every command the README shows is run in the order written, from the clone's root: the lines of
-```sh blocks, and the `$ ` lines of the example transcripts (with their `\\` continuations).
+Every command the README shows is run in the order written, from the clone's root: each ```sh
+block as one script, and the `$ ` lines of the example transcripts (with their `\\` continuations).
 A command whose transcript shows an "error:" line is expected to fail (non-zero exit status);
 every other command must succeed. Commands that need a Slurm cluster (`sbatch`) are listed as
 skipped. Prints one line per command and exits 1 when any command did not do what the README
@@ -27,10 +27,8 @@ def readme_commands(text):
     commands = []
     for language, body in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
         lines = body.splitlines()
-        if language == "sh":
-            for line in lines:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    commands.append([line, False])
+        if language == "sh":  # a block is one script (it may hold loops and continuations)
+            commands.append(["set -e\n" + body.strip(), False])
             continue
         i = 0
         while i < len(lines):
@@ -65,7 +63,7 @@ def main():
 
     unexpected = 0
     for number, (command, expect_error) in enumerate(commands, 1):
-        if command.lstrip().startswith("sbatch"):
+        if command.replace("set -e\n", "").lstrip().startswith("sbatch"):
             print(f"[{number:2}] skipped (needs a Slurm cluster; tests/slurm runs one): {command}", flush=True)
             continue
         start = time.monotonic()
@@ -74,8 +72,9 @@ def main():
         ok = (run.returncode != 0) == expect_error
         unexpected += not ok
         verdict = "ok" if ok else "UNEXPECTED"
+        shown_command = command.replace("set -e\n", "").replace("\n", "\n         ")
         print(f"[{number:2}] {verdict} exit {run.returncode} in {seconds:.1f} s"
-              f"{' (an error, as the README shows)' if expect_error else ''}: {command}", flush=True)
+              f"{' (an error, as the README shows)' if expect_error else ''}: {shown_command}", flush=True)
         for stream in (run.stdout, run.stderr):
             shown = stream.strip().splitlines()
             for line in shown[:3] + (["..."] + shown[-2:] if len(shown) > 5 else shown[3:]):
