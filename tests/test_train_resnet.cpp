@@ -3,20 +3,28 @@
 // bottleneck ResNet with the ImageNet stem and max pool, one batch's logits, loss, every
 // parameter's gradient and the BatchNorm running statistics after the forward must match within
 // 1e-4 of each tensor's largest magnitude (f32 here); then 10 AdamW and 10 SGD steps' losses
-// within 1e-4. Also: central finite differences, no `ref` kernels, and a model directory that
-// vitc's inference loader (which folds the BatchNorms) reads back to the same Eval-mode logits.
+// within 1e-4. Also: central finite differences, no `ref` kernels, a model directory that vitc's
+// inference loader (which folds the BatchNorms) reads back to the same Eval-mode logits, and an
+// interrupted and resumed `vitc train` run that ends bit for bit where an uninterrupted one does.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "io/model_directory.hpp"
 #include "io/safetensors.hpp"
 #include "models/model.hpp"
 #include "test_helpers.hpp"
+#include "train/augment.hpp"
+#include "train/checkpoint.hpp"
 #include "train/cross_entropy.hpp"
 #include "train/optimizer.hpp"
 #include "train/resnet_train.hpp"
+#include "train/trainer.hpp"
 #include "train_fixture.hpp"
 
 using namespace vitc;
@@ -227,4 +235,42 @@ TEST_CASE("A trained ResNet's model directory loads for inference with the same 
         inference->run(f.input.data(), logits.data());
         check_close("inference logits", logits.data(), expected);
     }
+}
+
+TEST_CASE("A ResNet run interrupted and resumed ends with the same weights and running statistics", "[train]") {
+    // The BatchNorm running statistics are model state outside the parameters: the checkpoint must
+    // carry them, or the resumed run's exported model would differ from the uninterrupted one's.
+    test::TempDir tmp;
+    std::atomic<bool> stop{false};
+    std::ostringstream log;
+    const std::string whole = tmp.file("whole"), parts = tmp.file("parts");
+    auto options = [](const std::string& out) {
+        TrainOptions o;
+        o.data = std::string(VITC_TEST_DATA_DIR) + "/train/images";
+        o.out = out;
+        o.arch = "resnet-tiny";
+        o.epochs = 2;
+        o.batch_size = 5;  // 20 training images: 4 steps per epoch
+        o.val_split = 0.2f;
+        o.seed = 3;
+        o.augment = parse_augmentation("flip");
+        return o;
+    };
+    REQUIRE(run_training(options(whole), stop, log) == 0);
+    REQUIRE(run_training(options(parts), stop, log, [&](int64_t step) { stop = step == 3; }) == 130);
+    stop = false;
+    TrainOptions resume = options(parts);
+    resume.resume = true;
+    REQUIRE(run_training(resume, stop, log) == 0);
+
+    const Checkpoint a = read_checkpoint(checkpoint_file(whole)), b = read_checkpoint(checkpoint_file(parts));
+    CHECK(a.state.at("step") == 8);
+    REQUIRE(a.parameters.size() == b.parameters.size());
+    REQUIRE(a.model_state.size() == b.model_state.size());
+    CHECK(!a.model_state.empty());
+    CHECK(std::memcmp(a.parameters.data(), b.parameters.data(), a.parameters.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(a.model_state.data(), b.model_state.data(), a.model_state.size() * sizeof(float)) == 0);
+    const SafetensorsFile wa = SafetensorsFile::open(weights_path(whole)), wb = SafetensorsFile::open(weights_path(parts));
+    CHECK(wa.read_f32("layer4.0.bn2.running_var") == wb.read_f32("layer4.0.bn2.running_var"));
+    CHECK(wa.read_f32("conv1.weight") == wb.read_f32("conv1.weight"));
 }
