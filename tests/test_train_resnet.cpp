@@ -240,6 +240,8 @@ TEST_CASE("A trained ResNet's model directory loads for inference with the same 
 TEST_CASE("A ResNet run interrupted and resumed ends with the same weights and running statistics", "[train]") {
     // The BatchNorm running statistics are model state outside the parameters: the checkpoint must
     // carry them, or the resumed run's exported model would differ from the uninterrupted one's.
+    // (One thread: two contend badly for a shared machine; the ViT's resume test covers threads.)
+    SingleThread one_thread;
     test::TempDir tmp;
     std::atomic<bool> stop{false};
     std::ostringstream log;
