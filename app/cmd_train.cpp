@@ -27,7 +27,7 @@ extern "C" void request_stop(int signal) {
 
 int train_command(int argc, char** argv) {
     cxxopts::Options options("vitc train",
-                             "Train a ViT on a folder of labelled images (one subfolder per class) or on the\n"
+                             "Train a ViT or a ResNet on a folder of labelled images (one subfolder per class) or on the\n"
                              "MNIST/Fashion-MNIST IDX files, from scratch or fine-tuning a model directory\n"
                              "(--init-from); writes a model directory vitc loads.");
     options.positional_help("DATA --out MODEL_DIR");
