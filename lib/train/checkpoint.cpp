@@ -58,7 +58,7 @@ Checkpoint read_checkpoint(const std::string& path) {
         const size_t n = lengths[i];
         if (n > (bytes.size() - offset) / sizeof(float)) throw Error(path + ": truncated checkpoint");
         arrays[i]->resize(n);
-        std::memcpy(arrays[i]->data(), bytes.data() + offset, n * sizeof(float));
+        if (n) std::memcpy(arrays[i]->data(), bytes.data() + offset, n * sizeof(float));  // data() may be null when empty
         offset += n * sizeof(float);
     }
     if (offset != bytes.size()) throw Error(path + ": " + std::to_string(bytes.size() - offset) + " stray bytes at the end");
