@@ -11,7 +11,7 @@
 #include "explain/plain_resnet.hpp"
 #include "explain/probes.hpp"
 #include "models/model.hpp"
-#include "tasks/classifier.hpp"
+#include "models/prediction.hpp"
 
 namespace vitc {
 

@@ -11,22 +11,9 @@
 #include "image/decode.hpp"
 #include "image/isolated_loader.hpp"
 #include "models/model.hpp"
+#include "models/prediction.hpp"
 
 namespace vitc {
-
-struct Prediction {
-    std::vector<float> logits;
-    std::vector<float> probabilities;  // softmax(logits)
-};
-
-struct Ranked {
-    int index;
-    float probability;
-};
-
-// The k most probable classes, best first.
-std::vector<Ranked> top_k(const Prediction& prediction, int k);
-std::vector<float> softmax(const std::vector<float>& logits);
 
 class Classifier {
 public:
