@@ -9,7 +9,7 @@
 
 #include "errors.hpp"
 #include "explain/cam.hpp"
-#include "explain/probes.hpp"
+#include "models/probes.hpp"
 #include "io/safetensors.hpp"
 #include "models/fold_batch_norm.hpp"
 #include "models/model.hpp"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "explain/plain_resnet.hpp"
-#include "explain/probes.hpp"
+#include "models/probes.hpp"
 #include "models/model.hpp"
 #include "models/prediction.hpp"
 

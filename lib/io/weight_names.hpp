@@ -5,7 +5,7 @@
 
 #include "io/model_config.hpp"
 #include "io/safetensors.hpp"
-#include "models/vit_weights.hpp"
+#include "io/vit_weights.hpp"
 
 namespace vitc {
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
-#include "explain/probes.hpp"
+#include "models/probes.hpp"
 #include "io/model_directory.hpp"
 #include "models/fold_batch_norm.hpp"
 

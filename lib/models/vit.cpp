@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "errors.hpp"
-#include "explain/probes.hpp"
+#include "models/probes.hpp"
 #include "image/patchify.hpp"
 #include "models/position_embedding.hpp"
 #include "runtime/attention_kernel.hpp"

@@ -15,7 +15,7 @@
 #include "io/model_config.hpp"
 #include "io/weight_names.hpp"
 #include "models/model.hpp"
-#include "models/vit_weights.hpp"
+#include "io/vit_weights.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/precision.hpp"
 
