@@ -45,7 +45,7 @@ int train_command(int argc, char** argv) {
         ("clip", "clip gradients to this global L2 norm (0: off)", cxxopts::value<float>()->default_value("1.0"))
         ("warmup-epochs", "linear warm-up, then cosine decay", cxxopts::value<float>()->default_value("1"))
         ("label-smoothing", "label smoothing of the loss", cxxopts::value<float>()->default_value("0.1"))
-        ("val-split", "fraction held out for validation (seeded)", cxxopts::value<float>()->default_value("0.1"))
+        ("val-split", "held out for validation (seeded): a fraction below 1, or a number of images", cxxopts::value<float>()->default_value("0.1"))
         ("val", "validate on this labelled folder (the training classes as subfolders, or the t10k IDX files) "
          "instead of --val-split", cxxopts::value<std::string>())
         ("init-from", "fine-tune this model directory (a ViT or a ResNet, in any naming vitc loads): its "

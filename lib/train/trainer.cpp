@@ -108,7 +108,8 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
                  const std::function<void(int64_t)>& after_step) {
     if (o.epochs < 1) throw Error("--epochs must be at least 1");
     if (o.batch_size < 1) throw Error("--batch-size must be at least 1");
-    if (!(o.val_split >= 0.0f && o.val_split < 1.0f)) throw Error("--val-split must be in [0, 1)");
+    if (!(o.val_split >= 0.0f && (o.val_split < 1.0f || o.val_split == std::floor(o.val_split))))
+        throw Error("--val-split must be a fraction in [0, 1) or a whole number of images");
     if (!(o.label_smoothing >= 0.0f && o.label_smoothing < 1.0f)) throw Error("--label-smoothing must be in [0, 1)");
     if (!(o.optimizer.lr > 0.0f)) throw Error("--lr must be positive");
     if (o.freeze_backbone && o.init_from.empty())
@@ -149,7 +150,12 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     if (!o.subset.empty()) order = o.subset;
     std::shuffle(order.begin(), order.end(), rng);
     if (o.limit > 0 && static_cast<size_t>(o.limit) < order.size()) order.resize(o.limit);
-    const auto val_count = o.val.empty() ? static_cast<size_t>(std::floor(o.val_split * order.size())) : 0;
+    // --val-split below 1 is a fraction of the images, from 1 up a count of them.
+    const double val_wanted = o.val_split < 1.0f ? std::floor(o.val_split * order.size()) : o.val_split;
+    if (o.val.empty() && val_wanted >= static_cast<double>(order.size()))
+        throw Error("--val-split " + std::to_string(static_cast<int64_t>(val_wanted)) + " leaves no training images (" +
+                    std::to_string(order.size()) + " in all)");
+    const auto val_count = o.val.empty() ? static_cast<size_t>(val_wanted) : 0;
     std::vector<uint32_t> val(order.begin(), order.begin() + val_count), train(order.begin() + val_count, order.end());
     for (size_t i = val_begin; i < data.size(); ++i) val.push_back(static_cast<uint32_t>(i));  // --val DIR
     if (train.empty()) throw Error("no training images left after the validation split");
