@@ -18,6 +18,23 @@ unbiased variance), evaluated in float64 and stored as float32. Each case folder
       after.<bn>.running_{mean,var}  the running statistics after that forward
       eval_logits [N, K]       eval() mode (running statistics) after that forward
       adamw.losses [10], sgd.losses [10]  the loss before each of 10 optimiser steps on the batch
+      bf16.logits, bf16.loss, bf16.grad.<name>
+                               the same train-mode batch in vitc's --precision bf16 arithmetic,
+                               emulated in float64: the operands of every convolution and of the
+                               fc, forward and backward (x and W; dy and W; x and dy), rounded to
+                               bf16; BatchNorm, ReLU, residuals, pooling and the loss exact
+      bf16.sensitivity.logits [1], bf16.sensitivity.grad.<name> [1]
+                               how far that emulation itself moves, relative to each tensor's largest
+                               magnitude, when every convolution result (y, dx, dW) is perturbed by
+                               relative noise of 1e-7 (f32's accumulation differs from float64's by
+                               that much): the largest move over 3 draws. A value that lies that
+                               close to a bf16 rounding boundary rounds the other way, and in these
+                               small-batch BatchNorm networks one such flip can move a tensor by
+                               1e-3 of its largest value; vitc's f32 accumulation meets the same flips
+      autocast_bf16.error.logits [1], autocast_bf16.error.grad.<name> [1]
+                               PyTorch's own bf16 error on this batch: float32 under
+                               torch.autocast("cpu", bfloat16), max |autocast - reference| /
+                               max |reference| per tensor (the yardstick of vitc's bf16)
 
 Initial values: torchvision's initialisation, then BatchNorm weights 1 + 0.2 n, biases 0.2 n,
 running means 0.1 n and variances U(0.5, 2) so that no term is trivially 1 or 0. Seeds are fixed.
@@ -31,7 +48,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_train_fixtures import ADAMW, OUT_DIR, SGD, STEPS, learning_rate  # noqa: E402
+from make_train_fixtures import ADAMW, OUT_DIR, SGD, STEPS, Bf16Matmul, bf16, learning_rate  # noqa: E402
 from resnet_config import build_model, make_config  # noqa: E402
 from safetensors_io import save_file  # noqa: E402
 
@@ -71,6 +88,92 @@ def make_model(c, g):
 
 def snapshot(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+NOISE = {"scale": 0.0, "generator": None}  # relative noise on every emulated convolution result
+
+
+def noisy(t):
+    if NOISE["scale"] == 0.0:
+        return t
+    return t * (1 + NOISE["scale"] * torch.randn(t.shape, generator=NOISE["generator"], dtype=t.dtype))
+
+
+class Bf16Conv2d(torch.autograd.Function):
+    """y = conv(bf16(x), bf16(W)) and the gradients vitc's --precision bf16 computes, each a
+    convolution of bf16 operands: dx from bf16(dy) and bf16(W), dW from bf16(x) and bf16(dy)."""
+
+    @staticmethod
+    def forward(ctx, x, w, stride, padding):
+        ctx.save_for_backward(x, w)
+        ctx.stride, ctx.padding = stride, padding
+        return noisy(F.conv2d(bf16(x), bf16(w), None, stride, padding))
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        dy = bf16(dy)
+        dx = torch.nn.grad.conv2d_input(x.shape, bf16(w), dy, ctx.stride, ctx.padding)
+        dw = torch.nn.grad.conv2d_weight(bf16(x), w.shape, dy, ctx.stride, ctx.padding)
+        return noisy(dx), noisy(dw), None, None
+
+
+def emulate_bf16(model):
+    """Routes every convolution and the fc of `model` through the bf16 emulation."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.forward = lambda x, m=m: Bf16Conv2d.apply(x, m.weight, m.stride, m.padding)
+        elif isinstance(m, torch.nn.Linear):
+            m.forward = lambda x, m=m: Bf16Matmul.apply(x, m.weight.t(), 1.0) + m.bias
+    return model
+
+
+def emulated_bf16_pass(c, cfg, init, x, labels):
+    model = emulate_bf16(build_model(cfg).double())
+    model.load_state_dict(init, strict=False)
+    model.train()
+    logits = model(x)
+    loss = F.cross_entropy(logits, labels, label_smoothing=c["smoothing"])
+    loss.backward()
+    out = {"logits": logits.detach(), "loss": loss.detach().reshape(1)}
+    for name, p in model.named_parameters():
+        out["grad." + name] = p.grad
+    return out
+
+
+def bf16_results(c, cfg, init, x, labels):
+    exact = emulated_bf16_pass(c, cfg, init, x, labels)
+    out = {"bf16." + k: v.float() for k, v in exact.items()}
+    sensitivity = {k: 0.0 for k in exact if k != "loss"}
+    NOISE["generator"] = torch.Generator().manual_seed(99)
+    NOISE["scale"] = 1e-7
+    for _ in range(3):
+        moved = emulated_bf16_pass(c, cfg, init, x, labels)
+        for k in sensitivity:
+            d = ((moved[k] - exact[k]).abs().max() / exact[k].abs().max()).item()
+            sensitivity[k] = max(sensitivity[k], d)
+    NOISE["scale"] = 0.0
+    for k, v in sensitivity.items():
+        out["bf16.sensitivity." + k] = torch.tensor([v], dtype=torch.float32)
+    return out
+
+
+def autocast_errors(c, cfg, init, x, labels, reference):
+    """PyTorch's bf16 mixed precision on this batch against the float64 reference."""
+    model = build_model(cfg).float()
+    model.load_state_dict({k: v.float() for k, v in init.items()}, strict=False)
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = model(x.float())
+    F.cross_entropy(got.float(), labels, label_smoothing=c["smoothing"]).backward()
+
+    def error(a, b):
+        return torch.tensor([(a.double() - b.double()).abs().max() / b.double().abs().max()], dtype=torch.float32)
+
+    out = {"autocast_bf16.error.logits": error(got.float(), reference["logits"])}
+    for name, p in model.named_parameters():
+        out["autocast_bf16.error.grad." + name] = error(p.grad, reference["grad." + name])
+    return out
 
 
 def optimiser_losses(c, cfg, init, x, labels, kind):
@@ -123,6 +226,8 @@ def write_case(c, seed):
         out["eval_logits"] = model(x).float()
     out["adamw.losses"] = optimiser_losses(c, cfg, init, x, labels, "adamw")
     out["sgd.losses"] = optimiser_losses(c, cfg, init, x, labels, "sgd")
+    out.update(bf16_results(c, cfg, init, x, labels))
+    out.update(autocast_errors(c, cfg, init, x, labels, out))
     folder = os.path.join(OUT_DIR, c["name"])
     os.makedirs(folder, exist_ok=True)
     save_file(out, os.path.join(folder, "fixture.safetensors"))

@@ -116,17 +116,6 @@ TEST_CASE("ViT gradients agree with central finite differences", "[train]") {
 //    with tiled attention (kept f32) 0.26 to 3.1 (median 0.75).
 namespace {
 
-// max |got - want| / max |want|
-double relative_error(const float* got, const std::vector<float>& want) {
-    double largest = 0, worst = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-        largest = std::max(largest, std::abs(double(want[i])));
-        const double e = std::abs(double(got[i]) - want[i]);
-        worst = std::isnan(e) ? INFINITY : std::max(worst, e);
-    }
-    return worst / largest;
-}
-
 // vitc's error against the exact tensor `what`, at most 5 times PyTorch autocast's.
 void check_within_autocast_error(const TrainFixture& f, const std::string& what, const float* got) {
     const double error = relative_error(got, f.file.read_f32(what));

@@ -79,6 +79,17 @@ inline OptimizerSettings optimizer_settings_from(const nlohmann::json& j, Optimi
 }
 
 // |got - want| <= tolerance * max|want| for every element; names the first element that is not.
+// max |got - want| / max |want| (NaN counts as infinitely far)
+inline double relative_error(const float* got, const std::vector<float>& want) {
+    double largest = 0, worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        largest = std::max(largest, std::abs(double(want[i])));
+        const double e = std::abs(double(got[i]) - want[i]);
+        worst = std::isnan(e) ? INFINITY : std::max(worst, e);
+    }
+    return worst / largest;
+}
+
 inline void check_close(const std::string& name, const float* got, const std::vector<float>& want,
                         double tolerance = 1e-4) {
     double largest = 0;

@@ -15,10 +15,17 @@
 // them into the layouts the kernels chose: into a copy before forward and backward data, and
 // dW out of the kernel's layout after backward weights. The weights are small next to the
 // activations (the bundled CNN's largest has 147k values against 1.6M per activation at batch 128).
+//
+// bf16 (Precision::BF16): the three kernels read bf16 operands and accumulate and write f32:
+//   y  = conv(bf16(x), bf16(W)),  dx = conv_transpose(bf16(dy), bf16(W)),  dW = bf16(dy) (x) bf16(x)
+// The weight reorders convert as they reorder (W stays f32 in the parameter buffer, dW is f32);
+// forward keeps bf16(x) for backward weights, and dy is converted once per backward. y, dx and dW
+// stay f32, so BatchNorm, the residual stream and the optimiser never see bf16.
 #include <string>
 #include <vector>
 
 #include "runtime/dnnl_helpers.hpp"
+#include "runtime/precision.hpp"
 
 namespace vitc::runtime {
 
@@ -32,19 +39,22 @@ struct ConvShape {
 class ConvTrain {
 public:
     ConvTrain() = default;
-    explicit ConvTrain(const ConvShape& shape);
+    explicit ConvTrain(const ConvShape& shape, Precision precision = Precision::F32);
 
     const ConvShape& shape() const { return shape_; }
+    bool bf16() const { return bf16_; }
 
     // y [N, Ho, Wo, O] = conv(x [N, H, W, I], W [O, I, k, k])
     void forward(dnnl::stream& stream, const float* x, const float* W, float* y);
     // Writes dW [O, I, k, k]; dx [N, H, W, I] too unless it is null (the first layer).
+    // x must be forward's (in bf16, its bf16 copy from forward is what dW reads).
     void backward(dnnl::stream& stream, const float* dy, const float* x, const float* W, float* dx, float* dW);
 
     std::vector<std::string> implementations() const;
 
 private:
     ConvShape shape_;
+    bool bf16_ = false;
     dnnl::convolution_forward forward_;
     dnnl::convolution_backward_data backward_data_;
     dnnl::convolution_backward_weights backward_weights_;
@@ -53,6 +63,10 @@ private:
     dnnl::memory user_w_, user_dw_;                     // [O, I, k, k] in the parameter buffers
     dnnl::memory forward_w_, data_w_, kernel_dw_;       // the kernels' own layouts (owned)
     dnnl::reorder to_forward_w_, to_data_w_, from_kernel_dw_;
+    // bf16 only: the kernels' operands, x [N, H, W, I] (kept from forward) and dy [N, Ho, Wo, O].
+    ToBF16 x_to_bf16_, dy_to_bf16_;
+    std::vector<bfloat16> x_bf16_, dy_bf16_;
+    const float* converted_x_ = nullptr;  // the x that x_bf16_ holds
 };
 
 }  // namespace vitc::runtime

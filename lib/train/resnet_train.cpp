@@ -231,7 +231,7 @@ ResNetTrainSession::ConvBatchNormLayer ResNetTrainSession::layer(const ConvSpec&
     runtime::ConvShape shape;
     shape.batch = N, shape.in = s.in, shape.out = s.out, shape.height = height, shape.width = width;
     shape.kernel = s.kernel, shape.stride = s.stride, shape.padding = s.padding;
-    ConvBatchNormLayer l{runtime::ConvTrain(shape),
+    ConvBatchNormLayer l{runtime::ConvTrain(shape, precision_),
                          runtime::BatchNormTrain(N, s.out, shape.out_height(), shape.out_width(), relu)};
     const int64_t count = N * s.out * shape.out_height() * shape.out_width();
     a.conv.resize(count);
@@ -242,8 +242,10 @@ ResNetTrainSession::ConvBatchNormLayer ResNetTrainSession::layer(const ConvSpec&
     return l;
 }
 
-ResNetTrainSession::ResNetTrainSession(const ResNetArchitecture& arch, int batch)
-    : arch_(arch), stream_(runtime::cpu_engine()) {
+ResNetTrainSession::ResNetTrainSession(const ResNetArchitecture& arch, int batch, Precision precision)
+    : arch_(arch), precision_(precision), stream_(runtime::cpu_engine()) {
+    if (precision != Precision::F32 && precision != Precision::BF16)
+        throw Error(std::string("ResNet training runs in f32 or bf16, not ") + precision_name(precision));
     check_architecture(arch);
     if (batch < 1) throw Error("batch size must be at least 1");
     parameter_layout_ = resnet_parameter_layout(arch);
@@ -288,7 +290,11 @@ ResNetTrainSession::ResNetTrainSession(const ResNetArchitecture& arch, int batch
         h = bh, w = bw;
     }
     feature_pixels = h * w;
-    fc_ = runtime::LinearTrain(N, F, K);
+    fc_ = runtime::LinearTrain(N, F, K, /*accumulate=*/false, precision);
+    if (fc_.bf16()) {
+        fc_w_bf16_.resize(K * F);
+        features_bf16_.resize(N * F);
+    }
     a.features.resize(N * F);
     a.logits.resize(N * K);
     for (auto* v : {&dblock_out_, &dblock_in_, &dinner_a_, &dinner_b_, &dconv_}) v->resize(largest);
@@ -356,14 +362,22 @@ const float* ResNetTrainSession::forward(const ResNetViews& p, const float* imag
         residual_add_relu(last.out.data(), identity, static_cast<int64_t>(last.out.size()));
     }
     global_average_pool(block_input(blocks_.size()).data(), N, feature_pixels, F, a.features.data());
-    fc_.forward(stream_, a.features.data(), p.fc_w, p.fc_b, a.logits.data());
+    if (fc_.bf16()) {
+        fc_.convert_weights(stream_, p.fc_w, fc_w_bf16_.data());
+        fc_.forward(stream_, a.features.data(), features_bf16_.data(), fc_w_bf16_.data(), p.fc_b, a.logits.data());
+    } else {
+        fc_.forward(stream_, a.features.data(), p.fc_w, p.fc_b, a.logits.data());
+    }
     stream_.wait();
     return a.logits.data();
 }
 
 void ResNetTrainSession::backward(const ResNetViews& p, const ResNetViews& g, const float* dlogits) {
     const ResNetActivations& a = acts_;
-    fc_.backward(stream_, dlogits, a.features.data(), p.fc_w, dfeatures_.data(), g.fc_w, g.fc_b);
+    if (fc_.bf16())  // the bf16 weights and features of the forward pass
+        fc_.backward(stream_, dlogits, features_bf16_.data(), fc_w_bf16_.data(), dfeatures_.data(), g.fc_w, g.fc_b);
+    else
+        fc_.backward(stream_, dlogits, a.features.data(), p.fc_w, dfeatures_.data(), g.fc_w, g.fc_b);
     global_average_pool_backward(dfeatures_.data(), N, feature_pixels, F, dblock_out_.data());
 
     for (size_t i = blocks_.size(); i-- > 0;) {
@@ -443,9 +457,7 @@ void ResNetTrainModel::initialise(float* parameters, float* state, uint64_t seed
 }
 
 std::unique_ptr<TrainSession> ResNetTrainModel::session(int batch, const SessionOptions& options) const {
-    if (options.precision != Precision::F32)
-        throw Error("ResNet training runs in f32 only: bf16 convolutions are not implemented for it yet");
-    return std::make_unique<ResNetTrainSession>(arch_, batch);
+    return std::make_unique<ResNetTrainSession>(arch_, batch, options.precision);
 }
 
 void ResNetTrainModel::write_model_directory(const std::string& directory, const float* parameters,

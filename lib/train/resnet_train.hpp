@@ -112,7 +112,9 @@ struct ResNetActivations {
 // Primitives and activations for batches of exactly `batch` images.
 class ResNetTrainSession : public TrainSession {
 public:
-    ResNetTrainSession(const ResNetArchitecture& arch, int batch);
+    // precision: F32, or BF16 (every convolution and the fc take bf16 operands; BatchNorm, the
+    // residuals, the activations kept for backward and every gradient stay f32).
+    ResNetTrainSession(const ResNetArchitecture& arch, int batch, Precision precision = Precision::F32);
 
     int batch() const override { return static_cast<int>(N); }
     // images [N, C, H, W] (normalised) -> logits [N, K]. Train: batch statistics, running ones updated.
@@ -152,6 +154,7 @@ private:
     const std::vector<float>& block_input(size_t i) const;  // i == blocks: the last block's output
 
     ResNetArchitecture arch_;
+    Precision precision_;
     ParameterLayout parameter_layout_, state_layout_;
     int64_t N, C, H, W, F, K, feature_pixels = 0;
     dnnl::stream stream_;
@@ -159,6 +162,7 @@ private:
     runtime::MaxPoolTrain pool_;
     std::vector<BlockLayers> blocks_;
     runtime::LinearTrain fc_;
+    std::vector<runtime::bfloat16> fc_w_bf16_, features_bf16_;  // bf16 only: [K, F], [N, F]
     ResNetActivations acts_;
     // Gradient scratch, each as large as the largest activation (backward runs one layer at a time):
     // the gradient of the current block's output and of its input, two between the block's
@@ -175,7 +179,6 @@ public:
     const ParameterLayout& state() const override { return state_; }
     int classes() const override { return arch_.classes(); }
     void initialise(float* parameters, float* state, uint64_t seed) const override;
-    // f32 only: bf16 convolutions are not implemented for the ResNet (an Error says so).
     std::unique_ptr<TrainSession> session(int batch, const SessionOptions& options) const override;
     nlohmann::json config() const override { return resnet_config_json(arch_); }
     // config.json, model.safetensors (unfolded: every BatchNorm's weight, bias, running_mean and
