@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_train_fixtures import ADAMW, OUT_DIR, SGD, STEPS, Bf16Matmul, bf16, learning_rate  # noqa: E402
+from make_train_fixtures import ADAMW, OUT_DIR, SGD, STEPS, Bf16Matmul, bf16, run_optimiser  # noqa: E402
 from resnet_config import build_model, make_config  # noqa: E402
 from safetensors_io import save_file  # noqa: E402
 
@@ -183,23 +183,7 @@ def optimiser_losses(c, cfg, init, x, labels, kind):
     model.train()
     decay = [v for v in model.parameters() if v.dim() > 1]
     rest = [v for v in model.parameters() if v.dim() <= 1]
-    s = ADAMW if kind == "adamw" else SGD
-    groups = [dict(params=decay, weight_decay=s["weight_decay"]), dict(params=rest, weight_decay=0.0)]
-    if kind == "adamw":
-        opt = torch.optim.AdamW(groups, lr=s["lr"], betas=tuple(s["betas"]), eps=s["eps"])
-    else:
-        opt = torch.optim.SGD(groups, lr=s["lr"], momentum=s["momentum"], nesterov=True)
-    losses = []
-    for step in range(STEPS):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, s["lr"], s["warmup"])
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), labels, label_smoothing=c["smoothing"])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), s["clip"])
-        opt.step()
-        losses.append(loss.item())
-    return torch.tensor(losses, dtype=torch.float32)
+    return run_optimiser(decay, rest, lambda: F.cross_entropy(model(x), labels, label_smoothing=c["smoothing"]), kind)
 
 
 def write_case(c, seed):

@@ -243,10 +243,9 @@ def learning_rate(s, base, warmup):
     return 0.5 * base * (1 + math.cos(math.pi * (s - warmup) / (STEPS - warmup)))
 
 
-def optimiser_losses(c, init, x, labels, kind):
-    p = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
-    decay = [v for k, v in p.items() if k.endswith("weight") and "norm" not in k]
-    rest = [v for k, v in p.items() if not (k.endswith("weight") and "norm" not in k)]
+def run_optimiser(decay, rest, loss_fn, kind):
+    """The loss before each of STEPS steps of `kind` (ADAMW or SGD's settings) on one batch:
+    weight decay on the `decay` tensors only, the learning rate scheduled, gradients clipped."""
     s = ADAMW if kind == "adamw" else SGD
     groups = [dict(params=decay, weight_decay=s["weight_decay"]), dict(params=rest, weight_decay=0.0)]
     if kind == "adamw":
@@ -258,12 +257,20 @@ def optimiser_losses(c, init, x, labels, kind):
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, s["lr"], s["warmup"])
         opt.zero_grad()
-        loss = F.cross_entropy(forward(p, c, x), labels, label_smoothing=c["smoothing"])
+        loss = loss_fn()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(p.values()), s["clip"])
+        torch.nn.utils.clip_grad_norm_(decay + rest, s["clip"])
         opt.step()
         losses.append(loss.item())
     return torch.tensor(losses, dtype=torch.float32)
+
+
+def optimiser_losses(c, init, x, labels, kind):
+    p = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
+    decay = [v for k, v in p.items() if k.endswith("weight") and "norm" not in k]
+    rest = [v for k, v in p.items() if not (k.endswith("weight") and "norm" not in k)]
+    return run_optimiser(decay, rest, lambda: F.cross_entropy(forward(p, c, x), labels, label_smoothing=c["smoothing"]),
+                         kind)
 
 
 def write_case(c, seed):

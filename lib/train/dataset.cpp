@@ -137,6 +137,7 @@ ImageDataset load_folder_dataset(const std::string& root, int channels, int heig
                     std::to_string(height) + " would take " + std::to_string((image_bytes * folder.images.size()) >> 20) +
                     " MiB decoded, more than half this machine's memory; pass --image-size (or an --arch config "
                     "with a smaller image_size)");
+    d.pixels.reserve(d.pixels.size() + image_bytes * folder.images.size());  // within the budget just checked
     Preprocessing p;  // vitc's resize, without rescale or normalisation: values stay 0..255
     p.resize_height = height;
     p.resize_width = width;

@@ -36,14 +36,6 @@ std::string fingerprint_of(const std::vector<std::vector<float>>& arrays) {
     return text;
 }
 
-void put_tensor(const ParameterLayout& layout, std::vector<float>& buffer, const std::string& name, const Tensor& t) {
-    const ParameterTensor& slot = layout.find(name);
-    if (static_cast<size_t>(t.numel()) != slot.numel)
-        throw Error("--init-from: tensor '" + name + "' has " + std::to_string(t.numel()) + " values, the training layout " +
-                    std::to_string(slot.numel));
-    std::copy(t.values.begin(), t.values.end(), buffer.begin() + static_cast<std::ptrdiff_t>(slot.offset));
-}
-
 // The model's normalisation, value = (pixel * r - m) / s, as (pixel / 255 - m') / s' with
 // m' = m / (255 r) and s' = s / (255 r) (the trainer's and the written model's form).
 void normalisation(const Preprocessing& p, int channels, const std::string& directory, std::vector<float>& mean,
@@ -145,48 +137,53 @@ void put_resnet(const ResNetArchitecture& arch, const ResNetWeights& w, std::vec
     copy_tensor(w.fc_bias, {arch.classes()}, v.fc_b, "fc.bias");
 }
 
-// The ViT's weights into a vit_parameter_layout buffer; positions resized to arch's grid.
+// The ViT's weights into a vit_parameter_layout buffer, by structure (through the training views,
+// so the tensor names live in vit_train.cpp alone); positions resized to arch's grid.
 void put_vit(const ViTArchitecture& arch, const ViTConfig& stored, const ViTWeights& w, std::vector<float>& parameters) {
     const ParameterLayout layout = vit_parameter_layout(arch);
     parameters.assign(layout.size(), 0.0f);
-    auto put = [&](const std::string& name, const Tensor& t) { put_tensor(layout, parameters, name, t); };
-    put("patch_embed.proj.weight", w.patch_weight);
-    put("patch_embed.proj.bias", w.patch_bias);
-    if (arch.class_token) put("cls_token", w.class_token);
-    if (stored.position_embedding == PositionEmbeddingType::Learned) {
-        const int prefix = arch.class_token ? 1 : 0, P = stored.patch_size, D = stored.hidden_size;
+    const ViTParameters v = vit_parameter_views(arch, layout, parameters.data());
+    const ViTConfig& c = arch.config;
+    const int64_t D = c.hidden_size, M = c.intermediate_size, K = arch.classes();
+    copy_tensor(w.patch_weight, {D, int64_t(c.num_channels) * c.patch_size * c.patch_size}, v.patch_w,
+                "patch embedding weight");
+    copy_tensor(w.patch_bias, {D}, v.patch_b, "patch embedding bias");
+    if (v.cls) copy_tensor(w.class_token, {D}, v.cls, "class token");
+    if (v.pos && stored.position_embedding == PositionEmbeddingType::Learned) {
+        const int prefix = arch.class_token ? 1 : 0, P = stored.patch_size;
         const int trained_h = stored.image_height / P, trained_w = stored.image_width / P;
         Tensor position = w.position_embedding;
         if (trained_h != arch.grid_h() || trained_w != arch.grid_w()) {
             const std::vector<float> grid(position.values.begin() + prefix * D, position.values.end());
             const std::vector<float> resized =
-                resize_position_grid(grid, trained_h, trained_w, arch.grid_h(), arch.grid_w(), D);
-            position.values.resize(static_cast<size_t>(prefix) * D);
+                resize_position_grid(grid, trained_h, trained_w, arch.grid_h(), arch.grid_w(), static_cast<int>(D));
+            position.values.resize(static_cast<size_t>(prefix * D));
             position.values.insert(position.values.end(), resized.begin(), resized.end());
             position.shape = {static_cast<int64_t>(position.values.size() / D), D};
         }
-        put("pos_embed", position);
+        copy_tensor(position, {prefix + int64_t(arch.grid_h()) * arch.grid_w(), D}, v.pos, "position embedding");
     }
     for (size_t i = 0; i < w.blocks.size(); ++i) {
         const ViTBlockWeights& b = w.blocks[i];
-        const std::string at = "blocks." + std::to_string(i) + ".";
-        put(at + "norm1.weight", b.ln1_weight);
-        put(at + "norm1.bias", b.ln1_bias);
-        put(at + "attn.qkv.weight", b.qkv_weight);
-        put(at + "attn.qkv.bias", b.qkv_bias);
-        put(at + "attn.proj.weight", b.proj_weight);
-        put(at + "attn.proj.bias", b.proj_bias);
-        put(at + "norm2.weight", b.ln2_weight);
-        put(at + "norm2.bias", b.ln2_bias);
-        put(at + "mlp.fc1.weight", b.fc1_weight);
-        put(at + "mlp.fc1.bias", b.fc1_bias);
-        put(at + "mlp.fc2.weight", b.fc2_weight);
-        put(at + "mlp.fc2.bias", b.fc2_bias);
+        const ViTBlockParameters& to = v.blocks.at(i);
+        const std::string at = "block " + std::to_string(i) + " ";
+        copy_tensor(b.ln1_weight, {D}, to.ln1_w, at + "LayerNorm 1 weight");
+        copy_tensor(b.ln1_bias, {D}, to.ln1_b, at + "LayerNorm 1 bias");
+        copy_tensor(b.qkv_weight, {3 * D, D}, to.qkv_w, at + "qkv weight");
+        copy_tensor(b.qkv_bias, {3 * D}, to.qkv_b, at + "qkv bias");
+        copy_tensor(b.proj_weight, {D, D}, to.proj_w, at + "attention output weight");
+        copy_tensor(b.proj_bias, {D}, to.proj_b, at + "attention output bias");
+        copy_tensor(b.ln2_weight, {D}, to.ln2_w, at + "LayerNorm 2 weight");
+        copy_tensor(b.ln2_bias, {D}, to.ln2_b, at + "LayerNorm 2 bias");
+        copy_tensor(b.fc1_weight, {M, D}, to.fc1_w, at + "MLP fc1 weight");
+        copy_tensor(b.fc1_bias, {M}, to.fc1_b, at + "MLP fc1 bias");
+        copy_tensor(b.fc2_weight, {D, M}, to.fc2_w, at + "MLP fc2 weight");
+        copy_tensor(b.fc2_bias, {D}, to.fc2_b, at + "MLP fc2 bias");
     }
-    put("norm.weight", w.norm_weight);
-    put("norm.bias", w.norm_bias);
-    put("head.weight", w.head_weight);
-    put("head.bias", w.head_bias);
+    copy_tensor(w.norm_weight, {D}, v.norm_w, "final LayerNorm weight");
+    copy_tensor(w.norm_bias, {D}, v.norm_b, "final LayerNorm bias");
+    copy_tensor(w.head_weight, {K, D}, v.head_w, "head weight");
+    copy_tensor(w.head_bias, {K}, v.head_b, "head bias");
 }
 
 }  // namespace
