@@ -21,7 +21,9 @@ extern "C" void request_study_stop(int signal) {
     std::signal(signal, SIG_DFL);
 }
 
-std::vector<int64_t> parse_sizes(const std::string& list) {
+// "a,b,c" -> numbers of at least `minimum`; `what` names them in the error.
+std::vector<int64_t> parse_list(const std::string& list, const std::string& option, const std::string& what,
+                                int64_t minimum) {
     std::vector<int64_t> sizes;
     std::stringstream s(list);
     for (std::string item; std::getline(s, item, ',');) {
@@ -32,8 +34,9 @@ std::vector<int64_t> parse_sizes(const std::string& list) {
         } catch (const std::exception&) {
             used = 0;
         }
-        if (used != item.size() || item.empty() || v < 2)
-            throw Error("--sizes takes training-set sizes of at least 2, separated by commas (not '" + item + "')");
+        if (used != item.size() || item.empty() || v < minimum)
+            throw Error(option + " takes " + what + " of at least " + std::to_string(minimum) +
+                        ", separated by commas (not '" + item + "')");
         sizes.push_back(v);
     }
     return sizes;
@@ -65,6 +68,10 @@ int study_command(int argc, char** argv) {
         ("val-split", "fraction of each subset held out to choose the best epoch", cxxopts::value<float>()->default_value("0.1"))
         ("augment", "augmentation for every run (as vitc train --augment)", cxxopts::value<std::string>()->default_value("crop=2,flip"))
         ("precision", "f32 or bf16 (matmuls and convolutions)", cxxopts::value<std::string>()->default_value("f32"))
+        ("patch-sizes", "also train the ViT with each of these patch sizes (e.g. 7,4,2,1; 1: every pixel a token) "
+         "on one subset: tokens per image against accuracy and cost", cxxopts::value<std::string>())
+        ("patch-sweep-size", "training images for --patch-sizes (default: the smallest of --sizes)",
+         cxxopts::value<int64_t>())
         ("seed", "seed of the subsets, the splits and the initial weights", cxxopts::value<uint64_t>()->default_value("0"))
         ("t,threads", "threads (default: all cores)", cxxopts::value<int>())
         ("data", "training data", cxxopts::value<std::string>());
@@ -82,7 +89,7 @@ int study_command(int argc, char** argv) {
     o.out = args["out"].as<std::string>();
     for (const std::string& input : {o.data, o.test})
         if (is_inside(o.out, input)) throw Error("--out " + o.out + " is inside " + input + "; vitc never writes there");
-    o.sizes = parse_sizes(args["sizes"].as<std::string>());
+    o.sizes = parse_list(args["sizes"].as<std::string>(), "--sizes", "training-set sizes", 2);
     o.vit = args["vit"].as<std::string>();
     o.cnn = args["cnn"].as<std::string>();
     if (args.count("steps") && args.count("epochs")) throw Error("--steps and --epochs exclude each other");
@@ -103,6 +110,16 @@ int study_command(int argc, char** argv) {
     o.precision = parse_precision(args["precision"].as<std::string>());
     if (o.precision == Precision::INT8) throw Error("--precision: training runs in f32 or bf16, not int8");
     o.seed = args["seed"].as<uint64_t>();
+    if (args.count("patch-sizes"))
+        for (int64_t p : parse_list(args["patch-sizes"].as<std::string>(), "--patch-sizes", "patch sizes", 1)) {
+            if (p > 4096) throw Error("--patch-sizes: " + std::to_string(p) + " is not a patch size");
+            o.patch_sizes.push_back(static_cast<int>(p));
+        }
+    if (args.count("patch-sweep-size")) {
+        if (o.patch_sizes.empty()) throw Error("--patch-sweep-size needs --patch-sizes");
+        o.patch_sweep_size = args["patch-sweep-size"].as<int64_t>();
+        if (o.patch_sweep_size < 2) throw Error("--patch-sweep-size must be at least 2 images");
+    }
     o.limits = decode_limits_from(args);
 
     std::signal(SIGINT, request_study_stop);

@@ -25,6 +25,7 @@
 #include "train/train_models.hpp"
 #include "train/trainer.hpp"
 #include "train/validation_folder.hpp"
+#include "train/vit_train.hpp"
 
 namespace vitc {
 
@@ -35,7 +36,8 @@ nlohmann::json StudyPoint::to_json() const {
             {"parameters", parameters},   {"epochs", epochs},
             {"steps", steps},             {"train_seconds", train_seconds},
             {"val_accuracy", val_accuracy}, {"test_accuracy", test_accuracy},
-            {"test_images", test_images}};
+            {"test_images", test_images}, {"patch_size", patch_size},
+            {"tokens", tokens}};
 }
 
 StudyPoint StudyPoint::from_json(const nlohmann::json& j) {
@@ -49,6 +51,8 @@ StudyPoint StudyPoint::from_json(const nlohmann::json& j) {
     p.val_accuracy = j.at("val_accuracy").get<double>();
     p.test_accuracy = j.at("test_accuracy").get<double>();
     p.test_images = j.at("test_images").get<int64_t>();
+    p.patch_size = j.value("patch_size", 0);  // absent in results written before the sweep existed
+    p.tokens = j.value("tokens", int64_t{0});
     return p;
 }
 
@@ -225,14 +229,21 @@ int run_study(const StudyOptions& o, const std::atomic<bool>& stop, std::ostream
         throw Error("--sizes " + std::to_string(sizes.back()) + " is more than the " + std::to_string(data->size()) +
                     " training images");
 
+    // A patch size the images refuse is an error now, not after hours of the main curves.
+    for (int patch : o.patch_sizes) train::architecture_with_patch_size(o.vit, *data, patch);
+
     std::error_code ec;
     fs::create_directories(fs::path(o.out) / "runs", ec);
     if (ec) throw Error(o.out + ": cannot create: " + ec.message());
-    const nlohmann::json settings = {
+    nlohmann::json settings = {
         {"data", o.data},        {"test", o.test},   {"sizes", sizes},          {"vit", o.vit},
         {"cnn", o.cnn},          {"steps", o.steps}, {"epochs", o.epochs},      {"batch_size", o.batch_size},
         {"lr_vit", o.lr_vit},    {"lr_cnn", o.lr_cnn}, {"val_split", o.val_split}, {"augment", o.augment},
         {"precision", precision_name(o.precision)}, {"seed", o.seed}};
+    if (!o.patch_sizes.empty()) {  // only then, so that studies made before the sweep existed continue
+        settings["patch_sizes"] = o.patch_sizes;
+        settings["patch_sweep_size"] = o.patch_sweep_size ? o.patch_sweep_size : sizes.front();
+    }
     const std::string settings_file = (fs::path(o.out) / "settings.json").string();
     if (fs::exists(settings_file, ec)) {
         const nlohmann::json earlier = read_json_file(settings_file);
@@ -245,60 +256,88 @@ int run_study(const StudyOptions& o, const std::atomic<bool>& stop, std::ostream
     }
 
     const auto by_class = images_by_class(*data, o.seed);
+    // Trains (or reads back) one point: `family` with --arch `arch` on `subset` (`size` images).
+    // Returns false when stopped.
+    const auto run_point = [&](const std::string& name, const std::string& family, const std::string& arch,
+                               const std::vector<uint32_t>& subset, int64_t size, StudyPoint& p) {
+        const fs::path run = fs::path(o.out) / "runs" / name;
+        const std::string result_file = (run / "result.json").string();
+        if (fs::exists(result_file, ec)) {
+            p = StudyPoint::from_json(read_json_file(result_file));
+            out << name << ": done earlier, test accuracy " << std::fixed << std::setprecision(2)
+                << 100.0 * p.test_accuracy << "%" << std::endl;
+            return true;
+        }
+        train::TrainOptions t;
+        t.data = o.data;
+        t.dataset = data;
+        t.subset = subset;
+        t.out = run.string();
+        t.arch = arch;
+        t.batch_size = o.batch_size;
+        t.optimizer.lr = family == "vit" ? o.lr_vit : o.lr_cnn;
+        t.val_split = o.val_split;
+        t.augment = train::parse_augmentation(o.augment);
+        t.precision = o.precision;
+        t.seed = o.seed;
+        t.limits = o.limits;
+        const auto val_images = static_cast<int64_t>(std::floor(o.val_split * size));
+        int64_t steps = 0;
+        t.epochs = run_epochs(o, size - val_images, &steps);
+        t.warmup_epochs = std::min(1.0f, 0.1f * t.epochs);
+        t.resume = fs::exists(train::checkpoint_file(t.out), ec);
+        out << "== " << name << ": " << size << " images, " << t.epochs << " epochs (" << steps << " steps)"
+            << (t.resume ? ", resuming" : "") << std::endl;
+        if (train::run_training(t, stop, out) == 130) return false;
+
+        p.family = family;
+        p.size = size;
+        p.epochs = t.epochs;
+        p.steps = steps;
+        std::ifstream log(train::train_log_file(t.out));
+        for (std::string line; std::getline(log, line);) {
+            const nlohmann::json j = nlohmann::json::parse(line);
+            p.train_seconds += j.at("seconds").get<double>();
+            if (j.at("val_accuracy").is_number())
+                p.val_accuracy = std::max(p.val_accuracy, j.at("val_accuracy").get<double>());
+        }
+        p.test_accuracy = test_accuracy(t.out, test, &p.parameters);
+        p.test_images = static_cast<int64_t>(test.size());
+        if (p.patch_size) {  // the sweep: the patch size and tokens of the model it wrote
+            const train::ViTArchitecture a = train::read_architecture(arch);
+            p.tokens = a.tokens();
+        }
+        write_json(result_file, p.to_json());
+        out << name << ": test accuracy " << std::fixed << std::setprecision(2) << 100.0 * p.test_accuracy << "% on "
+            << test.size() << " images (" << std::setprecision(0) << p.train_seconds << " s training)" << std::endl;
+        return true;
+    };
+
     std::vector<StudyPoint> points;
     for (int64_t size : sizes) {
         const std::vector<uint32_t> subset = balanced_subset(by_class, data->class_names, size);
         for (const std::string family : {"cnn", "vit"}) {
-            const std::string name = family + "-" + std::to_string(size);
-            const fs::path run = fs::path(o.out) / "runs" / name;
-            const std::string result_file = (run / "result.json").string();
-            if (fs::exists(result_file, ec)) {
-                points.push_back(StudyPoint::from_json(read_json_file(result_file)));
-                out << name << ": done earlier, test accuracy " << std::fixed << std::setprecision(2)
-                    << 100.0 * points.back().test_accuracy << "%" << std::endl;
-                continue;
-            }
-            train::TrainOptions t;
-            t.data = o.data;
-            t.dataset = data;
-            t.subset = subset;
-            t.out = run.string();
-            t.arch = family == "vit" ? o.vit : o.cnn;
-            t.batch_size = o.batch_size;
-            t.optimizer.lr = family == "vit" ? o.lr_vit : o.lr_cnn;
-            t.val_split = o.val_split;
-            t.augment = train::parse_augmentation(o.augment);
-            t.precision = o.precision;
-            t.seed = o.seed;
-            t.limits = o.limits;
-            const auto val_images = static_cast<int64_t>(std::floor(o.val_split * size));
-            int64_t steps = 0;
-            t.epochs = run_epochs(o, size - val_images, &steps);
-            t.warmup_epochs = std::min(1.0f, 0.1f * t.epochs);
-            t.resume = fs::exists(train::checkpoint_file(t.out), ec);
-            out << "== " << name << ": " << size << " images, " << t.epochs << " epochs (" << steps << " steps)"
-                << (t.resume ? ", resuming" : "") << std::endl;
-            if (train::run_training(t, stop, out) == 130) return 130;
-
             StudyPoint p;
-            p.family = family;
-            p.size = size;
-            p.epochs = t.epochs;
-            p.steps = steps;
-            std::ifstream log(train::train_log_file(t.out));
-            for (std::string line; std::getline(log, line);) {
-                const nlohmann::json j = nlohmann::json::parse(line);
-                p.train_seconds += j.at("seconds").get<double>();
-                if (j.at("val_accuracy").is_number())
-                    p.val_accuracy = std::max(p.val_accuracy, j.at("val_accuracy").get<double>());
-            }
-            p.test_accuracy = test_accuracy(t.out, test, &p.parameters);
-            p.test_images = static_cast<int64_t>(test.size());
-            write_json(result_file, p.to_json());
+            if (!run_point(family + "-" + std::to_string(size), family, family == "vit" ? o.vit : o.cnn, subset, size, p))
+                return 130;
             points.push_back(p);
-            out << name << ": test accuracy " << std::fixed << std::setprecision(2) << 100.0 * p.test_accuracy
-                << "% on " << test.size() << " images (" << std::setprecision(0) << p.train_seconds << " s training)"
-                << std::endl;
+        }
+    }
+
+    // Tokens per image: the same ViT with each patch size, on one subset.
+    std::vector<StudyPoint> sweep;
+    if (!o.patch_sizes.empty()) {
+        const int64_t size = settings.at("patch_sweep_size").get<int64_t>();
+        const std::vector<uint32_t> subset = balanced_subset(by_class, data->class_names, size);
+        for (int patch : o.patch_sizes) {
+            const std::string name = "vit-p" + std::to_string(patch) + "-" + std::to_string(size);
+            const std::string arch = (fs::path(o.out) / "runs" / (name + ".arch.json")).string();
+            if (!fs::exists(arch, ec))
+                write_json(arch, train::architecture_with_patch_size(o.vit, *data, patch));
+            StudyPoint p;
+            p.patch_size = patch;
+            if (!run_point(name, "vit", arch, subset, size, p)) return 130;
+            sweep.push_back(p);
         }
     }
 
@@ -306,6 +345,11 @@ int run_study(const StudyOptions& o, const std::atomic<bool>& stop, std::ostream
     nlohmann::json points_json = nlohmann::json::array();
     for (const StudyPoint& p : points) points_json.push_back(p.to_json());
     nlohmann::json study = {{"settings", settings}, {"classes", data->class_names}, {"points", points_json}, {"findings", findings}};
+    if (!sweep.empty()) {
+        nlohmann::json sweep_json = nlohmann::json::array();
+        for (const StudyPoint& p : sweep) sweep_json.push_back(p.to_json());
+        study["patch_sweep"] = sweep_json;
+    }
     // The largest ViT's attention distances against the largest CNN's receptive field.
     const std::string largest = std::to_string(sizes.back());
     const AttentionDistanceReport distance =
@@ -320,7 +364,8 @@ int run_study(const StudyOptions& o, const std::atomic<bool>& stop, std::ostream
     }
     study["attention_distance"] = to_json(distance);
     write_json((fs::path(o.out) / "study.json").string(), study);
-    write_study_report((fs::path(o.out) / "report.html").string(), settings, points, findings, distance, distance_plot);
+    write_study_report((fs::path(o.out) / "report.html").string(), settings, points, findings, distance, distance_plot,
+                       sweep);
     for (const std::string& f : findings) out << f << "\n";
     out << "wrote " << (fs::path(o.out) / "report.html").string() << " and study.json" << std::endl;
     return 0;

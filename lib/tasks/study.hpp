@@ -37,6 +37,10 @@ struct StudyOptions {
     Precision precision = Precision::F32;
     uint64_t seed = 0;
     DecodeLimits limits;
+    // Tokens per image: the ViT retrained with each of these patch sizes (1: every pixel a token)
+    // on one subset of patch_sweep_size images (0: the smallest of `sizes`), with the same recipe.
+    std::vector<int> patch_sizes;
+    int64_t patch_sweep_size = 0;
 };
 
 struct StudyPoint {
@@ -49,6 +53,8 @@ struct StudyPoint {
     double val_accuracy = 0;   // of the weights kept (best on validation)
     double test_accuracy = 0;  // those weights on the whole test set
     int64_t test_images = 0;
+    int patch_size = 0;   // the patch-size sweep's points only: the ViT's patch size
+    int64_t tokens = 0;   // and its tokens per image (the class token included)
 
     nlohmann::json to_json() const;
     static StudyPoint from_json(const nlohmann::json& j);

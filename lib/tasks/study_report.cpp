@@ -30,7 +30,7 @@ p.finding { font-size: 1.1em; }
 
 void write_study_report(const std::string& path, const nlohmann::json& settings, const std::vector<StudyPoint>& points,
                         const std::vector<std::string>& findings, const AttentionDistanceReport& distance,
-                        const cv::Mat& distance_plot) {
+                        const cv::Mat& distance_plot, const std::vector<StudyPoint>& sweep) {
     std::vector<StudyPoint> sorted = points;
     std::sort(sorted.begin(), sorted.end(), [](const StudyPoint& a, const StudyPoint& b) {
         return a.family != b.family ? a.family > b.family : a.size < b.size;  // vit first, then cnn
@@ -74,6 +74,25 @@ void write_study_report(const std::string& path, const nlohmann::json& settings,
          "field would reach. Raw numbers: <code>study.json</code> (attention_distance).</p>\n<p><img alt=\"attention "
          "distance by depth\" src=\""
       << png_data_uri(distance_plot) << "\"></p>\n";
+    if (!sweep.empty()) {
+        // Tokens per image: the cost grows with the tokens (attention with their square); does accuracy?
+        const auto best = std::max_element(sweep.begin(), sweep.end(), [](const StudyPoint& a, const StudyPoint& b) {
+            return a.test_accuracy < b.test_accuracy;
+        });
+        h << "<h2>Tokens per image: the ViT's patch size</h2>\n<p>The same ViT and recipe on " << sweep.front().size
+          << " training images, with each patch size (patch 1: every pixel a token). The best test accuracy here "
+             "came from patch "
+          << best->patch_size << " (" << best->tokens << " tokens, " << fixed(100.0 * best->test_accuracy, 2)
+          << "%).</p>\n<table>\n<tr><th>patch size</th><th>tokens per image</th><th>parameters</th><th>steps</th>"
+             "<th>training time</th><th>per step</th><th>validation top-1</th><th>test top-1</th></tr>\n";
+        for (const StudyPoint& p : sweep)
+            h << "<tr><td>" << p.patch_size << "</td><td>" << p.tokens << "</td><td>" << p.parameters << "</td><td>"
+              << p.steps << "</td><td>" << fixed(p.train_seconds, 0) << " s</td><td>"
+              << fixed(1000.0 * p.train_seconds / std::max<int64_t>(1, p.steps), 0) << " ms</td><td>"
+              << fixed(100.0 * p.val_accuracy, 1) << "%</td><td>" << fixed(100.0 * p.test_accuracy, 2) << "% of "
+              << p.test_images << "</td></tr>\n";
+        h << "</table>\n<p class=\"note\">Training time includes each epoch's validation pass.</p>\n";
+    }
     h << "<h2>Recipe</h2>\n<p class=\"note\">Nested, class-balanced subsets (each holds every smaller one). "
          "ViT: <code>--arch "
       << html_escape(settings.value("vit", "")) << "</code>, CNN: <code>--arch " << html_escape(settings.value("cnn", ""))

@@ -14,8 +14,9 @@
 namespace vitc {
 
 // `distance` and its plot: the largest ViT's attention distances and the largest CNN's receptive field.
+// `sweep`: the ViT at each patch size on one subset (--patch-sizes), or empty.
 void write_study_report(const std::string& path, const nlohmann::json& settings, const std::vector<StudyPoint>& points,
                         const std::vector<std::string>& findings, const AttentionDistanceReport& distance,
-                        const cv::Mat& distance_plot);
+                        const cv::Mat& distance_plot, const std::vector<StudyPoint>& sweep);
 
 }  // namespace vitc

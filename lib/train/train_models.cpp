@@ -6,6 +6,7 @@
 #include "io/model_config.hpp"
 #include "io/resnet_weights.hpp"
 #include "train/resnet_train.hpp"
+#include "train/model_export.hpp"
 #include "train/vit_train_model.hpp"
 
 namespace vitc::train {
@@ -71,12 +72,10 @@ ArchitectureInput architecture_input(const std::string& arch) {
     return {a.config.num_channels, a.config.image_height, a.config.image_width};
 }
 
-std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const ImageDataset& data) {
-    if (arch == "resnet" || arch == "resnet-tiny" || is_resnet_file(arch)) {
-        ResNetArchitecture r = is_config_file(arch) ? read_resnet_architecture(arch) : resnet_preset(arch, data);
-        r.config.labels = data.class_names;
-        return std::make_unique<ResNetTrainModel>(r);
-    }
+namespace {
+
+// The ViT of --arch `arch` (a preset or a config.json) for the data's size, channels and classes.
+ViTArchitecture vit_architecture(const std::string& arch, const ImageDataset& data) {
     ViTArchitecture a;
     if (is_config_file(arch)) {
         a = read_architecture(arch);
@@ -93,7 +92,32 @@ std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const Imag
                         std::to_string(a.config.patch_size));
     }
     a.config.labels = data.class_names;
-    return std::make_unique<ViTTrainModel>(a);
+    return a;
+}
+
+bool is_resnet(const std::string& arch) { return arch == "resnet" || arch == "resnet-tiny" || is_resnet_file(arch); }
+
+}  // namespace
+
+std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const ImageDataset& data) {
+    if (is_resnet(arch)) {
+        ResNetArchitecture r = is_config_file(arch) ? read_resnet_architecture(arch) : resnet_preset(arch, data);
+        r.config.labels = data.class_names;
+        return std::make_unique<ResNetTrainModel>(r);
+    }
+    return std::make_unique<ViTTrainModel>(vit_architecture(arch, data));
+}
+
+nlohmann::json architecture_with_patch_size(const std::string& arch, const ImageDataset& data, int patch) {
+    if (is_resnet(arch)) throw Error("--patch-sizes varies a ViT's patch size; " + arch + " is a ResNet");
+    ViTArchitecture a = vit_architecture(arch, data);
+    const int h = a.config.image_height, w = a.config.image_width;
+    if (patch < 1 || h % patch || w % patch)
+        throw Error("--patch-sizes: " + std::to_string(patch) + " does not divide the " + std::to_string(w) + "x" +
+                    std::to_string(h) + " images into whole patches");
+    a.config.patch_size = patch;
+    check_architecture(a);
+    return vit_config_json(a);
 }
 
 }  // namespace vitc::train

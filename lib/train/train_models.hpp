@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "train/dataset.hpp"
 #include "train/train_model.hpp"
 
@@ -28,5 +30,9 @@ ArchitectureInput architecture_input(const std::string& arch);
 // The model for the data's size, channels and class names. Throws Error naming the preset list
 // or the config file's problem.
 std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const ImageDataset& data);
+
+// The ViT `arch` (a preset or a config.json) with another patch size, in config.json's fields
+// (`vitc study --patch-sizes`). Throws Error for a ResNet, or a patch that does not divide the images.
+nlohmann::json architecture_with_patch_size(const std::string& arch, const ImageDataset& data, int patch);
 
 }  // namespace vitc::train

@@ -5,6 +5,9 @@ Checks: the run finishes; study.json parses and holds a ViT and a CNN point per 
 test accuracy in [0, 1] over every test image, and the findings; report.html is a page with the
 chart embedded; rerunning the same command continues (every run "done earlier", same points);
 other settings in the same folder are refused; a size larger than the data is a clear error.
+The tokens-per-image sweep (--patch-sizes 4,2,1 on 8x8 images: 5, 17 and 65 tokens with the class
+token) writes one point per patch size and its table, and continues like the rest; a patch size
+that does not divide the images is refused.
 """
 import argparse
 import json
@@ -56,6 +59,25 @@ def main():
         other = subprocess.run(command[:-2] + ["--threads", "1", "--seed", "7"], capture_output=True, text=True)
         check("other settings in the same folder are refused", other.returncode == 2 and "other settings" in other.stderr,
               other.stderr)
+        sweep_out = os.path.join(work, "sweep")
+        sweep_command = [args.vitc, "study", args.data, "--test", args.data, "--out", sweep_out, "--sizes", "12",
+                         "--steps", "2", "--batch-size", "4", "--vit", "vit-tiny", "--cnn", "resnet-tiny",
+                         "--patch-sizes", "4,2,1", "--threads", "1"]
+        r = subprocess.run(sweep_command, capture_output=True, text=True, timeout=300)
+        check("the patch-size sweep runs", r.returncode == 0, r.stderr[-500:] + r.stdout[-500:])
+        if r.returncode == 0:
+            sweep = json.load(open(os.path.join(sweep_out, "study.json"))).get("patch_sweep", [])
+            check("one point per patch size, with its tokens", [(p["patch_size"], p["tokens"], p["size"]) for p in sweep]
+                  == [(4, 5, 12), (2, 17, 12), (1, 65, 12)] and all(0 <= p["test_accuracy"] <= 1 for p in sweep), sweep)
+            page = open(os.path.join(sweep_out, "report.html")).read()
+            check("the report has the sweep's table", "Tokens per image" in page and page.count("<td>65</td>") == 1)
+            again = subprocess.run(sweep_command, capture_output=True, text=True, timeout=300)
+            check("the sweep continues too", again.returncode == 0 and again.stdout.count("done earlier") == 5,
+                  again.stdout[-500:])
+        bad = subprocess.run(sweep_command[:-4] + ["--patch-sizes", "3", "--threads", "1"], capture_output=True,
+                             text=True)
+        check("a patch size that does not divide the images is refused",
+              bad.returncode == 2 and "does not divide" in bad.stderr, bad.stderr)
         big = subprocess.run([args.vitc, "study", args.data, "--test", args.data, "--out", os.path.join(work, "b"),
                               "--sizes", "6,1000"], capture_output=True, text=True)
         check("a size larger than the data is refused", big.returncode == 2 and "1000" in big.stderr, big.stderr)
