@@ -71,4 +71,6 @@ text = open("bench/RESULTS.md").read()
 head = text.split("## Attention kernels: tokens per image")[0].rstrip("\n")
 open("bench/RESULTS.md", "w").write(head + "\n\n" + open("bench/attention_sweep.md").read())
 PY
+# (That drops the training section after it; put it back.)
+python3 bench/train_results_section.py
 cat bench/attention_sweep.md

@@ -48,4 +48,6 @@ done
 python3 bench/format_results.py "$OUT" > bench/RESULTS.md
 # The attention-kernel token sweep is its own run (bench/attention_sweep.sh, long): keep its section.
 if [ -f bench/attention_sweep.md ]; then printf '\n' >> bench/RESULTS.md; cat bench/attention_sweep.md >> bench/RESULTS.md; fi
+# The training benchmark is its own run too (bench/train_compare.sh): keep its section.
+python3 bench/train_results_section.py
 cat bench/RESULTS.md

@@ -2,11 +2,13 @@
 # Training speed, vitc against PyTorch 1.13 on the same cores: images/s of forward + backward +
 # AdamW update at batch 128 for the bundled Fashion-MNIST ViT's shape (28x28x1, patch 4, hidden
 # 64, 6 blocks, 4 heads, MLP 128, 10 classes) and CNN's (ResNet, basic blocks [1, 1, 1, 1], widths
-# [16, 32, 64, 128], 3x3 stem, BatchNorm in training mode), f32, with 1 and 2 threads.
+# [16, 32, 64, 128], 3x3 stem, BatchNorm in training mode), f32 and bf16, with 1 and 2 threads,
+# each the median of 3 repetitions.
 #   vitc:    `vitc train` on Fashion-MNIST (Debian's dataset-fashion-mnist), 2 epochs of 11 steps,
 #            the second epoch's images/s from train_log.jsonl (data loading and validation excluded).
 #   PyTorch: bench/torch_train_bench.py (torchvision's VisionTransformer or ResNet blocks, random
-#            data, 2 warm-up steps then 10 timed), with libopenblas0-pthread installed.
+#            data, 2 warm-up steps then 10 timed; bf16 under torch.autocast), with
+#            libopenblas0-pthread installed.
 # Then ViT-Ti/16 at 224x224x3 (hidden 192, 12 blocks, 3 heads, MLP 768), batch 32: vitc f32 and
 # --precision bf16 against PyTorch f32 and bf16 autocast, each with 1 and 2 threads, the best
 # kept; the median of 3 steps after a warm-up step (vitc: 4 one-step epochs on 32 random images,
@@ -24,22 +26,45 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 VITC=${VITC:-build/app/vitc}
 DATA=/usr/share/datasets/fashion-mnist
-OUT=bench/TRAIN_RESULTS.md
+OUT=${OUT:-bench/TRAIN_RESULTS.md}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-rows=()
+# Bundled shapes: f32 and bf16, 1 and 2 threads; each figure the median of 3 repetitions.
+median() { python3 -c "import statistics,sys; print(round(statistics.median(float(v) for v in sys.argv[1:])))" "$@"; }
+declare -A small
 for arch in vit resnet; do
 for threads in 1 2; do
-  "$VITC" train "$DATA" --out "$work/$arch$threads" --arch "$arch" --limit 1408 --val-split 0 --epochs 2 \
-    --batch-size 128 --threads "$threads" >/dev/null
-  vitc=$(tail -1 "$work/$arch$threads/train_log.jsonl" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["images_per_second"]))')
-  torch=$(/usr/bin/python3 bench/torch_train_bench.py --model "$arch" --threads "$threads" --steps 10 |
-          python3 -c 'import json,sys; print(round(json.load(sys.stdin)["images_per_second"]))')
-  ratio=$(python3 -c "print(f'{$vitc / $torch:.2f}')")
-  rows+=("| $arch | $threads | $vitc | $torch | ${ratio}x |")
-  echo "$arch, threads $threads: vitc $vitc img/s, PyTorch $torch img/s" >&2
+for precision in f32 bf16; do
+  v=(); t=()
+  for rep in $(seq "${REPS:-3}"); do
+    rm -rf "$work/$arch"
+    "$VITC" train "$DATA" --out "$work/$arch" --arch "$arch" --limit 1408 --val-split 0 --epochs 2 \
+      --batch-size 128 --precision "$precision" --threads "$threads" >/dev/null
+    v+=("$(tail -1 "$work/$arch/train_log.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')")
+    t+=("$(/usr/bin/python3 bench/torch_train_bench.py --model "$arch" --threads "$threads" --steps 10 --dtype "$precision" |
+           python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')")
+  done
+  small[vitc-$arch-$precision-$threads]=$(median "${v[@]}")
+  small[torch-$arch-$precision-$threads]=$(median "${t[@]}")
+  echo "$arch, $precision, threads $threads: vitc ${small[vitc-$arch-$precision-$threads]} img/s (${v[*]}), PyTorch ${small[torch-$arch-$precision-$threads]} img/s (${t[*]})" >&2
 done
+done
+done
+ratio2() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
+better() { python3 -c "import sys; print(max(float(v) for v in sys.argv[1:]))" "$1" "$2"; }
+rows=(); headline=()
+for arch in vit resnet; do
+  for threads in 1 2; do
+    k="$arch-f32-$threads"; b="$arch-bf16-$threads"
+    rows+=("| $arch | $threads | ${small[vitc-$k]} | ${small[vitc-$b]} | ${small[torch-$k]} | ${small[torch-$b]} | $(ratio2 "${small[vitc-$k]}" "${small[torch-$k]}") | $(ratio2 "${small[vitc-$b]}" "${small[torch-$b]}") |")
+  done
+  for precision in f32 bf16; do
+    vb=$(better "${small[vitc-$arch-$precision-1]}" "${small[vitc-$arch-$precision-2]}")
+    tb=$(better "${small[torch-$arch-$precision-1]}" "${small[torch-$arch-$precision-2]}")
+    headline+=("| $arch | $precision | $vb | $tb | $(ratio2 "$vb" "$tb") |")
+  done
 done
 # ViT-Ti/16 at 224, batch 32: per (framework, precision), images/s of the median step, 1 and 2 threads.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -71,16 +96,26 @@ vitc_f32=$(best vitc-f32); vitc_bf16=$(best vitc-bf16); torch_f32=$(best torch-f
 ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
 
 {
-  echo "# Training speed: vitc vs PyTorch (f32, batch 128)"
+  echo "# Training speed: vitc vs PyTorch 1.13, batch 128"
   echo
   echo "bench/train_compare.sh on $(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
-  echo "$(nproc) cores; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). The bundled ViT's shape"
-  echo "(28x28x1, patch 4, hidden 64, 6 blocks, 4 heads, MLP 128) and CNN's (ResNet, basic blocks [1, 1, 1, 1],"
-  echo "widths [16, 32, 64, 128], 3x3 stem); forward + backward + AdamW step."
+  echo "$(nproc) cores; load average before: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). The bundled ViT's"
+  echo "shape (28x28x1, patch 4, hidden 64, 6 blocks, 4 heads, MLP 128) and CNN's (ResNet, basic blocks"
+  echo "[1, 1, 1, 1], widths [16, 32, 64, 128], 3x3 stem, BatchNorm in training mode); forward + backward +"
+  echo "AdamW step. Images/s, each the median of 3 repetitions (vitc: the second of two 11-step epochs of"
+  echo "\`vitc train\` on Fashion-MNIST; PyTorch: the mean of 10 steps after 2 warm-up steps on random data)."
+  echo "bf16: vitc --precision bf16 (bf16 operands in every matmul and convolution, f32 accumulation,"
+  echo "weights and gradients); PyTorch torch.autocast(\"cpu\", bfloat16)."
   echo
-  echo "| model | threads | vitc images/s | PyTorch 1.13 images/s | vitc / PyTorch |"
-  echo "|---|---|---|---|---|"
+  echo "| model | threads | vitc f32 | vitc bf16 | PyTorch f32 | PyTorch bf16 | vitc / PyTorch f32 | vitc / PyTorch bf16 |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  echo
+  echo "Each framework at its better thread count:"
+  echo
+  echo "| model | precision | vitc | PyTorch 1.13 | vitc / PyTorch |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${headline[@]}"
   echo
   echo "## ViT-Ti/16 at 224x224, batch 32: bf16 against f32"
   echo
@@ -95,3 +130,6 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
   echo "| vitc / PyTorch | $(ratio "$vitc_f32" "$torch_f32") | $(ratio "$vitc_bf16" "$torch_bf16") | |"
 } > "$OUT"
 cat "$OUT"
+# bench/RESULTS.md carries the same tables as its training section, between markers that
+# bench/compare.sh keeps when it rewrites the inference part.
+if [ "$OUT" = bench/TRAIN_RESULTS.md ]; then python3 bench/train_results_section.py; fi
