@@ -53,7 +53,7 @@ done
 done
 done
 ratio2() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
-better() { python3 -c "import sys; print(max(float(v) for v in sys.argv[1:]))" "$1" "$2"; }
+better() { python3 -c "import sys; print(round(max(float(v) for v in sys.argv[1:])))" "$1" "$2"; }
 rows=(); headline=()
 for arch in vit resnet; do
   for threads in 1 2; do
@@ -102,7 +102,7 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
   echo "$(nproc) cores; load average before: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). The bundled ViT's"
   echo "shape (28x28x1, patch 4, hidden 64, 6 blocks, 4 heads, MLP 128) and CNN's (ResNet, basic blocks"
   echo "[1, 1, 1, 1], widths [16, 32, 64, 128], 3x3 stem, BatchNorm in training mode); forward + backward +"
-  echo "AdamW step. Images/s, each the median of 3 repetitions (vitc: the second of two 11-step epochs of"
+  echo "AdamW step. Images/s, each the median of ${REPS:-3} repetitions (vitc: the second of two 11-step epochs of"
   echo "\`vitc train\` on Fashion-MNIST; PyTorch: the mean of 10 steps after 2 warm-up steps on random data)."
   echo "bf16: vitc --precision bf16 (bf16 operands in every matmul and convolution, f32 accumulation,"
   echo "weights and gradients); PyTorch torch.autocast(\"cpu\", bfloat16)."
@@ -121,7 +121,7 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
   echo
   echo "Images/s of the median of 3 steps after a warm-up step, the better of 1 and 2 threads (each in brackets)."
   echo "vitc --precision bf16: matmuls with bf16 operands, f32 accumulation, weights and gradients. PyTorch bf16:"
-  echo "torch.autocast(\"cpu\", bfloat16). Load average before this part: $load_before (2 cores shared with other jobs)."
+  echo "torch.autocast(\"cpu\", bfloat16). Load average before this part: $load_before."
   echo
   echo "| | f32 | bf16 | bf16 / f32 |"
   echo "|---|---|---|---|"
