@@ -33,6 +33,8 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Bundled shapes: f32 and bf16, 1 and 2 threads; each figure the median of 3 repetitions.
 median() { python3 -c "import statistics,sys; print(round(statistics.median(float(v) for v in sys.argv[1:])))" "$@"; }
+larger() { python3 -c "import sys; print('%g' % max(float(v) for v in sys.argv[1:]))" "$@"; }
+ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
 declare -A small
 for arch in vit resnet; do
 for threads in 1 2; do
@@ -52,18 +54,16 @@ for precision in f32 bf16; do
 done
 done
 done
-ratio2() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
-better() { python3 -c "import sys; print(round(max(float(v) for v in sys.argv[1:])))" "$1" "$2"; }
 rows=(); headline=()
 for arch in vit resnet; do
   for threads in 1 2; do
     k="$arch-f32-$threads"; b="$arch-bf16-$threads"
-    rows+=("| $arch | $threads | ${small[vitc-$k]} | ${small[vitc-$b]} | ${small[torch-$k]} | ${small[torch-$b]} | $(ratio2 "${small[vitc-$k]}" "${small[torch-$k]}") | $(ratio2 "${small[vitc-$b]}" "${small[torch-$b]}") |")
+    rows+=("| $arch | $threads | ${small[vitc-$k]} | ${small[vitc-$b]} | ${small[torch-$k]} | ${small[torch-$b]} | $(ratio "${small[vitc-$k]}" "${small[torch-$k]}") | $(ratio "${small[vitc-$b]}" "${small[torch-$b]}") |")
   done
   for precision in f32 bf16; do
-    vb=$(better "${small[vitc-$arch-$precision-1]}" "${small[vitc-$arch-$precision-2]}")
-    tb=$(better "${small[torch-$arch-$precision-1]}" "${small[torch-$arch-$precision-2]}")
-    headline+=("| $arch | $precision | $vb | $tb | $(ratio2 "$vb" "$tb") |")
+    vb=$(larger "${small[vitc-$arch-$precision-1]}" "${small[vitc-$arch-$precision-2]}")
+    tb=$(larger "${small[torch-$arch-$precision-1]}" "${small[torch-$arch-$precision-2]}")
+    headline+=("| $arch | $precision | $vb | $tb | $(ratio "$vb" "$tb") |")
   done
 done
 # ViT-Ti/16 at 224, batch 32: per (framework, precision), images/s of the median step, 1 and 2 threads.
@@ -91,10 +91,8 @@ for threads in 1 2; do
     echo "ViT-Ti/16, $precision, threads $threads: vitc ${tiny[vitc-$precision-$threads]} img/s, PyTorch ${tiny[torch-$precision-$threads]} img/s" >&2
   done
 done
-best() { python3 -c "import sys; print(max(float(v) for v in sys.argv[1:]))" "${tiny[$1-1]}" "${tiny[$1-2]}"; }
+best() { larger "${tiny[$1-1]}" "${tiny[$1-2]}"; }
 vitc_f32=$(best vitc-f32); vitc_bf16=$(best vitc-bf16); torch_f32=$(best torch-f32); torch_bf16=$(best torch-bf16)
-ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
-
 {
   echo "# Training speed: vitc vs PyTorch 1.13, batch 128"
   echo
