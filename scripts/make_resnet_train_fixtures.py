@@ -59,6 +59,9 @@ CASES = [
          channels=3, image=12, classes=5, N=4, smoothing=0.1),
     dict(name="resnet_bottleneck_imagenet_gray", block="bottleneck", layers=[1, 1, 1, 1], widths=[4, 4, 8, 8],
          stem="imagenet", channels=1, image=48, classes=4, N=4, smoothing=0.1),
+    # a 32-channel stage: vitc runs its stride-1 3x3 convolution as Winograd (f32, AVX-512)
+    dict(name="resnet_basic_winograd_gray", block="basic", layers=[1, 1, 1, 1], widths=[4, 8, 32, 8], stem="small",
+         channels=1, image=16, classes=3, N=4, smoothing=0.1),
 ]
 
 

@@ -1,6 +1,7 @@
 // ResNet training against PyTorch (scripts/make_resnet_train_fixtures.py: torchvision's ResNet in
 // train() mode, float64): for a basic-block ResNet with the small stem (gray and RGB) and a
-// bottleneck ResNet with the ImageNet stem and max pool, one batch's logits, loss, every
+// bottleneck ResNet with the ImageNet stem and max pool, and one with a 32-channel stage (whose
+// stride-1 convolution runs as Winograd on AVX-512), one batch's logits, loss, every
 // parameter's gradient and the BatchNorm running statistics after the forward must match within
 // 1e-4 of each tensor's largest magnitude (f32 here); then 10 AdamW and 10 SGD steps' losses
 // within 1e-4. Also: central finite differences, no `ref` kernels, a model directory that vitc's
@@ -33,7 +34,13 @@ using namespace vitc::train;
 namespace {
 
 const char* const kResNetCases[] = {"resnet_basic_small_gray", "resnet_basic_small_rgb",
-                                    "resnet_bottleneck_imagenet_gray"};
+                                    "resnet_bottleneck_imagenet_gray", "resnet_basic_winograd_gray"};
+// The bf16 checks use the first three. bf16 never runs Winograd, so the fourth adds no bf16 code
+// path, and its batch of 4 images at 2x2 pixels in the last stage makes the BatchNorms so chaotic
+// that bf16 rounding alone moves a weight gradient by 17% of its largest value (vitc stays within
+// its measured sensitivity of the float64 emulation there; the autocast yardstick does not hold).
+const char* const kBf16Cases[] = {"resnet_basic_small_gray", "resnet_basic_small_rgb",
+                                  "resnet_bottleneck_imagenet_gray"};
 
 struct ResNetFixture {
     std::string folder;
@@ -158,7 +165,7 @@ TEST_CASE("10 AdamW and 10 SGD Nesterov steps on a ResNet give PyTorch's losses"
 //    as the yardstick: within 5 times it (measured: at most 2.5 times).
 TEST_CASE("bf16 ResNet forward and backward match PyTorch's emulation and stay within its own bf16 error", "[train]") {
     SingleThread one_thread;
-    for (const char* name : kResNetCases) {
+    for (const char* name : kBf16Cases) {
         INFO("case " << name);
         ResNetFixture f(name);
         ResNetTrainSession session(f.arch, f.batch, Precision::BF16);

@@ -8,7 +8,11 @@ BatchNormTrain::BatchNormTrain(int64_t batch, int64_t channels, int64_t height, 
     using bn_fwd = dnnl::batch_normalization_forward;
     using bn_bwd = dnnl::batch_normalization_backward;
     const auto& engine = cpu_engine();
-    const dnnl::memory::desc data({batch, channels, height, width}, data_type::f32, dnnl::memory::format_tag::nhwc);
+    // NHWC; at exactly 16 channels described as nChw16c, the same bytes, for which oneDNN's kernels
+    // are faster (measured at batch 128, 28x28: backward 1.5x on one thread, 1.5x on two).
+    using tag = dnnl::memory::format_tag;
+    const dnnl::memory::desc data({batch, channels, height, width}, data_type::f32,
+                                  channels == 16 ? tag::nChw16c : tag::nhwc);
     const auto param = plain_desc({channels});
     const flags affine = flags::use_scale | flags::use_shift | (relu ? flags::fuse_norm_relu : flags::none);
     const auto training = bn_fwd::primitive_desc(bn_fwd::desc(dnnl::prop_kind::forward_training, data, eps, affine), engine);
