@@ -20,6 +20,11 @@ void set_threads(int threads) { omp_set_num_threads(threads); }
 
 int max_threads() { return std::max(1, omp_get_max_threads()); }
 
+std::string thread_count_text() {
+    const int n = max_threads();
+    return std::to_string(n) + (n == 1 ? " thread" : " threads");
+}
+
 namespace {
 
 struct RangeJob {

@@ -2,6 +2,7 @@
 // How many threads oneDNN's primitives use, and a parallel loop on the same thread team.
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace vitc::runtime {
 
@@ -22,5 +23,8 @@ void parallel_tasks(int64_t count, const std::function<void(int thread, int64_t 
 // The size of the OpenMP team a parallel region started on this thread gets. libgomp keeps the
 // setting per thread: set_threads() on the main thread does not reach threads started earlier.
 int max_threads();
+
+// max_threads() in words, for progress lines: "1 thread", "2 threads".
+std::string thread_count_text();
 
 }  // namespace vitc::runtime

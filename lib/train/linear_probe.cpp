@@ -116,7 +116,7 @@ FeatureTable LinearProbe::compute_features(const ImageDataset& data, const std::
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out << "features: " << images.size() << " images through the frozen backbone in " << std::fixed
         << std::setprecision(1) << seconds << " s (" << std::setprecision(0) << images.size() / std::max(seconds, 1e-9)
-        << " img/s, " << runtime::max_threads() << " threads); training the head's " << head_layout_.count()
+        << " img/s, " << runtime::thread_count_text() << "); training the head's " << head_layout_.count()
         << " parameters on them\n";
     return table;
 }

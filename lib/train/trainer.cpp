@@ -264,7 +264,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     }
     out << "training: " << train.size() << " images (" << steps_per_epoch << " steps of " << batch
         << " per epoch), validating on " << val.size() << "; " << layout.count() << " parameters, "
-        << runtime::max_threads() << " threads, precision " << precision_name(o.precision) << std::endl;
+        << runtime::thread_count_text() << ", precision " << precision_name(o.precision) << std::endl;
 
     for (; epoch < o.epochs; ++epoch) {
         std::mt19937_64 epoch_generator = rng_from(epoch_rng);
