@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """PyTorch 1.13 training speed for bench/train_compare.sh: images/s of forward + backward + AdamW
 step on random data, for the same ViT shapes vitc trains (torchvision's VisionTransformer with a
-C-channel patch convolution; f32; exact GELU; eval-free loop), or with --model resnet the bundled
-CNN's shape (torchvision's BasicBlock ResNet, layers [1, 1, 1, 1], widths [16, 32, 64, 128], 3x3
-stem; scripts/resnet_config.py), BatchNorm in training mode.
+C-channel patch convolution; f32; exact GELU; eval-free loop), or with --model resnet vitc's
+`resnet` preset (torchvision's BasicBlock ResNet, layers [1, 1, 1, 1], widths [16, 32, 64, 128],
+3x3 stem; scripts/resnet_config.py), BatchNorm in training mode. --config takes the shape from a
+model directory's config.json instead (a vitc ResNet or a ViT), as `vitc train --arch` does.
 
     /usr/bin/python3 bench/torch_train_bench.py --image 28 --channels 1 --patch 4 --hidden 64 \
         --layers 6 --heads 4 --mlp 128 --classes 10 --batch 128 --threads 2 --steps 10
+    /usr/bin/python3 bench/torch_train_bench.py --config models/fashion-cnn/config.json --threads 2
 
 Prints one JSON line: {"framework": "pytorch", "threads": ..., "images_per_second": ...} (the mean
 over the timed steps; "median_images_per_second" from the median step).
@@ -31,13 +33,29 @@ def main():
         a.add_argument("--" + name, type=int, default=default)
     a.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
     a.add_argument("--model", default="vit", choices=["vit", "resnet"])
+    a.add_argument("--config", help="a config.json whose shape replaces the options above")
     args = a.parse_args()
+    resnet = dict(block="basic", layers=[1, 1, 1, 1], widths=[16, 32, 64, 128], stem="small")
+    if args.config:
+        c = json.load(open(args.config))
+        size = c["image_size"]
+        args.image = size[0] if isinstance(size, list) else size
+        args.channels = c.get("num_channels", 3)
+        args.classes = len(c.get("id2label", {})) or args.classes
+        if c.get("model_type") == "resnet":
+            args.model = "resnet"
+            resnet = {k: c[k] for k in resnet}
+        else:
+            args.model = "vit"
+            args.patch, args.hidden = c["patch_size"], c["hidden_size"]
+            args.layers, args.heads, args.mlp = c["num_hidden_layers"], c["num_attention_heads"], c["intermediate_size"]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model == "resnet":
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
         from resnet_config import ConfigResNet
-        m = ConfigResNet("basic", [1, 1, 1, 1], [16, 32, 64, 128], "small", args.channels, args.classes)
+        m = ConfigResNet(resnet["block"], resnet["layers"], resnet["widths"], resnet["stem"], args.channels,
+                         args.classes)
     else:
         m = VisionTransformer(image_size=args.image, patch_size=args.patch, num_layers=args.layers,
                               num_heads=args.heads, hidden_dim=args.hidden, mlp_dim=args.mlp,
@@ -66,7 +84,8 @@ def main():
         start = time.perf_counter()
         step()
         step_seconds.append(time.perf_counter() - start)
-    print(json.dumps({"framework": "pytorch", "model": args.model, "dtype": args.dtype, "threads": args.threads, "batch": args.batch,
+    parameters = sum(p.numel() for p in m.parameters())
+    print(json.dumps({"framework": "pytorch", "model": args.model, "parameters": parameters, "dtype": args.dtype, "threads": args.threads, "batch": args.batch,
                       "images_per_second": args.batch * args.steps / sum(step_seconds),
                       "median_images_per_second": args.batch / statistics.median(step_seconds)}))
 

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Training speed, vitc against PyTorch 1.13 on the same cores: images/s of forward + backward +
-# AdamW update at batch 128 for the bundled Fashion-MNIST ViT's shape (28x28x1, patch 4, hidden
-# 64, 6 blocks, 4 heads, MLP 128, 10 classes) and CNN's (ResNet, basic blocks [1, 1, 1, 1], widths
-# [16, 32, 64, 128], 3x3 stem, BatchNorm in training mode), f32 and bf16, with 1 and 2 threads,
-# each the median of 3 repetitions.
+# AdamW update at batch 128 for the bundled Fashion-MNIST models' shapes, read from
+# models/fashion-vit/config.json and models/fashion-cnn/config.json (BatchNorm in training mode),
+# f32 and bf16, with 1 and 2 threads, each the median of 3 repetitions.
 #   vitc:    `vitc train` on Fashion-MNIST (Debian's dataset-fashion-mnist), 2 epochs of 11 steps,
 #            the second epoch's images/s from train_log.jsonl (data loading and validation excluded).
-#   PyTorch: bench/torch_train_bench.py (torchvision's VisionTransformer or ResNet blocks, random
-#            data, 2 warm-up steps then 10 timed; bf16 under torch.autocast), with
+#   PyTorch: bench/torch_train_bench.py --config (torchvision's VisionTransformer or ResNet blocks,
+#            random data, 2 warm-up steps then 10 timed; bf16 under torch.autocast), with
 #            libopenblas0-pthread installed.
 # Then ViT-Ti/16 at 224x224x3 (hidden 192, 12 blocks, 3 heads, MLP 768), batch 32: vitc f32 and
 # --precision bf16 against PyTorch f32 and bf16 autocast, each with 1 and 2 threads, the best
 # kept; the median of 3 steps after a warm-up step (vitc: 4 one-step epochs on 32 random images,
 # epochs 2-4 from train_log.jsonl; PyTorch: --warmup 1 --steps 3, median_images_per_second).
-# Writes bench/TRAIN_RESULTS.md.   Usage: bench/train_compare.sh
+# Writes bench/TRAIN_RESULTS.md (OUT=...: elsewhere).   Usage: bench/train_compare.sh
+# (VIT_CONFIG=..., CNN_CONFIG=...: other shapes than the bundled ones; REPS=...: other repetitions.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -35,17 +35,31 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 median() { python3 -c "import statistics,sys; print(round(statistics.median(float(v) for v in sys.argv[1:])))" "$@"; }
 larger() { python3 -c "import sys; print('%g' % max(float(v) for v in sys.argv[1:]))" "$@"; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
+describe() {  # a model directory's config.json in words
+  python3 - "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+size = c["image_size"] if isinstance(c["image_size"], list) else [c["image_size"]] * 2
+shape = f"{size[0]}x{size[1]}x{c.get('num_channels', 3)}"
+if c.get("model_type") == "resnet":
+    print(f"{sys.argv[1]}: ResNet, {c['block']} blocks {c['layers']}, widths {c['widths']}, {c['stem']} stem, {shape}")
+else:
+    print(f"{sys.argv[1]}: ViT, {shape}, patch {c['patch_size']}, hidden {c['hidden_size']}, "
+          f"{c['num_hidden_layers']} blocks, {c['num_attention_heads']} heads, MLP {c['intermediate_size']}")
+PY
+}
 declare -A small
+declare -A config=([vit]=${VIT_CONFIG:-models/fashion-vit/config.json} [resnet]=${CNN_CONFIG:-models/fashion-cnn/config.json})
 for arch in vit resnet; do
 for threads in 1 2; do
 for precision in f32 bf16; do
   v=(); t=()
   for rep in $(seq "${REPS:-3}"); do
     rm -rf "$work/$arch"
-    "$VITC" train "$DATA" --out "$work/$arch" --arch "$arch" --limit 1408 --val-split 0 --epochs 2 \
+    "$VITC" train "$DATA" --out "$work/$arch" --arch "${config[$arch]}" --limit 1408 --val-split 0 --epochs 2 \
       --batch-size 128 --precision "$precision" --threads "$threads" >/dev/null
     v+=("$(tail -1 "$work/$arch/train_log.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')")
-    t+=("$(/usr/bin/python3 bench/torch_train_bench.py --model "$arch" --threads "$threads" --steps 10 --dtype "$precision" |
+    t+=("$(/usr/bin/python3 bench/torch_train_bench.py --config "${config[$arch]}" --threads "$threads" --steps 10 --dtype "$precision" |
            python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')")
   done
   small[vitc-$arch-$precision-$threads]=$(median "${v[@]}")
@@ -97,9 +111,9 @@ vitc_f32=$(best vitc-f32); vitc_bf16=$(best vitc-bf16); torch_f32=$(best torch-f
   echo "# Training speed: vitc vs PyTorch 1.13, batch 128"
   echo
   echo "bench/train_compare.sh on $(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
-  echo "$(nproc) cores; load average before: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). The bundled ViT's"
-  echo "shape (28x28x1, patch 4, hidden 64, 6 blocks, 4 heads, MLP 128) and CNN's (ResNet, basic blocks"
-  echo "[1, 1, 1, 1], widths [16, 32, 64, 128], 3x3 stem, BatchNorm in training mode); forward + backward +"
+  echo "$(nproc) cores; load average before: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). The bundled"
+  echo "models' shapes, from their config.json: $(describe "${config[vit]}"); $(describe "${config[resnet]}")"
+  echo "(BatchNorm in training mode); forward + backward +"
   echo "AdamW step. Images/s, each the median of ${REPS:-3} repetitions (vitc: the second of two 11-step epochs of"
   echo "\`vitc train\` on Fashion-MNIST; PyTorch: the mean of 10 steps after 2 warm-up steps on random data)."
   echo "bf16: vitc --precision bf16 (bf16 operands in every matmul and convolution, f32 accumulation,"
