@@ -3,15 +3,16 @@
 # AdamW update at batch 128 for the bundled Fashion-MNIST models' shapes, read from
 # models/fashion-vit/config.json and models/fashion-cnn/config.json (BatchNorm in training mode),
 # f32 and bf16, with 1 and 2 threads, each the median of 3 repetitions.
-#   vitc:    `vitc train` on Fashion-MNIST (Debian's dataset-fashion-mnist), 2 epochs of 11 steps,
+#   vitc:    `vitc train` on Fashion-MNIST (Debian's dataset-fashion-mnist), 2 epochs of 22 steps,
 #            the second epoch's images/s from train_log.jsonl (data loading and validation excluded).
 #   PyTorch: bench/torch_train_bench.py --config (torchvision's VisionTransformer or ResNet blocks,
 #            random data, 2 warm-up steps then 10 timed; bf16 under torch.autocast), with
 #            libopenblas0-pthread installed.
 # Then ViT-Ti/16 at 224x224x3 (hidden 192, 12 blocks, 3 heads, MLP 768), batch 32: vitc f32 and
 # --precision bf16 against PyTorch f32 and bf16 autocast, each with 1 and 2 threads, the best
-# kept; the median of 3 steps after a warm-up step (vitc: 4 one-step epochs on 32 random images,
-# epochs 2-4 from train_log.jsonl; PyTorch: --warmup 1 --steps 3, median_images_per_second).
+# kept; the median of 5 steps after a warm-up step (vitc: 6 one-step epochs on 32 random images,
+# epochs 2-6 from train_log.jsonl; PyTorch: --warmup 1 --steps 5, median_images_per_second).
+# (With windows of 11 and 3 steps, one figure moved by up to 40% between idle runs on one day.)
 # Writes bench/TRAIN_RESULTS.md (OUT=...: elsewhere).   Usage: bench/train_compare.sh
 # (VIT_CONFIG=..., CNN_CONFIG=...: other shapes than the bundled ones; REPS=...: other repetitions.)
 set -euo pipefail
@@ -56,10 +57,10 @@ for precision in f32 bf16; do
   v=(); t=()
   for rep in $(seq "${REPS:-3}"); do
     rm -rf "$work/$arch"
-    "$VITC" train "$DATA" --out "$work/$arch" --arch "${config[$arch]}" --limit 1408 --val-split 0 --epochs 2 \
+    "$VITC" train "$DATA" --out "$work/$arch" --arch "${config[$arch]}" --limit 2816 --val-split 0 --epochs 2 \
       --batch-size 128 --precision "$precision" --threads "$threads" >/dev/null
     v+=("$(tail -1 "$work/$arch/train_log.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')")
-    t+=("$(/usr/bin/python3 bench/torch_train_bench.py --config "${config[$arch]}" --threads "$threads" --steps 10 --dtype "$precision" |
+    t+=("$(/usr/bin/python3 bench/torch_train_bench.py --config "${config[$arch]}" --threads "$threads" --steps 20 --dtype "$precision" |
            python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_second"])')")
   done
   small[vitc-$arch-$precision-$threads]=$(median "${v[@]}")
@@ -99,9 +100,9 @@ PY
 declare -A tiny
 for threads in 1 2; do
   for precision in f32 bf16; do
-    "$VITC" train "$work/tiny224/data" --out "$work/ti-$precision$threads" --arch "$work/tiny224/vit_ti.json"       --val-split 0 --epochs 4 --batch-size 32 --precision "$precision" --threads "$threads" >/dev/null
+    "$VITC" train "$work/tiny224/data" --out "$work/ti-$precision$threads" --arch "$work/tiny224/vit_ti.json"       --val-split 0 --epochs 6 --batch-size 32 --precision "$precision" --threads "$threads" >/dev/null
     tiny[vitc-$precision-$threads]=$(python3 -c 'import json,statistics,sys; print(round(statistics.median(json.loads(l)["images_per_second"] for l in list(open(sys.argv[1]))[1:]), 2))' "$work/ti-$precision$threads/train_log.jsonl")
-    tiny[torch-$precision-$threads]=$(/usr/bin/python3 bench/torch_train_bench.py --image 224 --channels 3 --patch 16       --hidden 192 --layers 12 --heads 3 --mlp 768 --classes 2 --batch 32 --threads "$threads" --warmup 1 --steps 3       --dtype "$precision" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["median_images_per_second"], 2))')
+    tiny[torch-$precision-$threads]=$(/usr/bin/python3 bench/torch_train_bench.py --image 224 --channels 3 --patch 16       --hidden 192 --layers 12 --heads 3 --mlp 768 --classes 2 --batch 32 --threads "$threads" --warmup 1 --steps 5       --dtype "$precision" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["median_images_per_second"], 2))')
     echo "ViT-Ti/16, $precision, threads $threads: vitc ${tiny[vitc-$precision-$threads]} img/s, PyTorch ${tiny[torch-$precision-$threads]} img/s" >&2
   done
 done
@@ -114,8 +115,8 @@ vitc_f32=$(best vitc-f32); vitc_bf16=$(best vitc-bf16); torch_f32=$(best torch-f
   echo "$(nproc) cores; load average before: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg). The bundled"
   echo "models' shapes, from their config.json: $(describe "${config[vit]}"); $(describe "${config[resnet]}")"
   echo "(BatchNorm in training mode); forward + backward +"
-  echo "AdamW step. Images/s, each the median of ${REPS:-3} repetitions (vitc: the second of two 11-step epochs of"
-  echo "\`vitc train\` on Fashion-MNIST; PyTorch: the mean of 10 steps after 2 warm-up steps on random data)."
+  echo "AdamW step. Images/s, each the median of ${REPS:-3} repetitions (vitc: the second of two 22-step epochs of"
+  echo "\`vitc train\` on Fashion-MNIST; PyTorch: the mean of 20 steps after 2 warm-up steps on random data)."
   echo "bf16: vitc --precision bf16 (bf16 operands in every matmul and convolution, f32 accumulation,"
   echo "weights and gradients); PyTorch torch.autocast(\"cpu\", bfloat16)."
   echo
@@ -131,7 +132,7 @@ vitc_f32=$(best vitc-f32); vitc_bf16=$(best vitc-bf16); torch_f32=$(best torch-f
   echo
   echo "## ViT-Ti/16 at 224x224, batch 32: bf16 against f32"
   echo
-  echo "Images/s of the median of 3 steps after a warm-up step, the better of 1 and 2 threads (each in brackets)."
+  echo "Images/s of the median of 5 steps after a warm-up step, the better of 1 and 2 threads (each in brackets)."
   echo "vitc --precision bf16: matmuls with bf16 operands, f32 accumulation, weights and gradients. PyTorch bf16:"
   echo "torch.autocast(\"cpu\", bfloat16). Load average before this part: $load_before."
   echo
