@@ -39,6 +39,7 @@
 #include "train/init_from.hpp"
 #include "train/trainer.hpp"
 #include "train/vit_train_model.hpp"
+#include "interrupted_run.hpp"
 #include "train_fixture.hpp"
 
 using namespace vitc;
@@ -101,11 +102,6 @@ double accuracy(const std::vector<float>& logits, const std::vector<int>& labels
         correct += static_cast<size_t>(std::max_element(row, row + K) - row) == static_cast<size_t>(labels[i]);
     }
     return static_cast<double>(correct) / labels.size();
-}
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 }  // namespace
@@ -382,8 +378,6 @@ TEST_CASE("train --freeze-backbone: only the head changes, and validation accura
 TEST_CASE("train --freeze-backbone: interrupted and resumed gives the same weights", "[train][finetune]") {
     SingleThread one_thread;
     test::TempDir tmp;
-    std::atomic<bool> stop{false};
-    std::ostringstream log;
     auto options = [&](const std::string& out) {
         TrainOptions o;
         o.data = kImages;
@@ -397,19 +391,18 @@ TEST_CASE("train --freeze-backbone: interrupted and resumed gives the same weigh
         o.seed = 9;
         return o;
     };
-    const std::string whole = tmp.file("whole"), parts = tmp.file("parts");
-    REQUIRE(run_training(options(whole), stop, log) == 0);
-    REQUIRE(run_training(options(parts), stop, log, [&](int64_t step) { stop = step == 6; }) == 130);
-    stop = false;
-    TrainOptions resume = options(parts);
-    resume.resume = true;
-    REQUIRE(run_training(resume, stop, log) == 0);
+    const InterruptedRun run = run_whole_and_interrupted(tmp, options, 6);
+    const std::string &whole = run.whole, &parts = run.parts;
     const Checkpoint a = read_checkpoint(checkpoint_file(whole)), b = read_checkpoint(checkpoint_file(parts));
     CHECK(a.parameters.size() == 3 * 64 + 16);  // the head alone: weight [3, 64], bias [3] padded to 16
     CHECK(a.parameters == b.parameters);
     CHECK(read_bytes(weights_path(whole)) == read_bytes(weights_path(parts)));
     // A whole-model run cannot resume a probe's checkpoint.
+    TrainOptions resume = options(parts);
+    resume.resume = true;
     resume.freeze_backbone = false;
+    std::atomic<bool> stop{false};
+    std::ostringstream log;
     CHECK_THROWS_WITH(run_training(resume, stop, log), Catch::Contains("the checkpoint was made with another"));
 }
 

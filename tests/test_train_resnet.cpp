@@ -26,6 +26,7 @@
 #include "train/optimizer.hpp"
 #include "train/resnet_train.hpp"
 #include "train/trainer.hpp"
+#include "interrupted_run.hpp"
 #include "train_fixture.hpp"
 
 using namespace vitc;
@@ -295,9 +296,6 @@ TEST_CASE("A ResNet run interrupted and resumed ends with the same weights and r
     // (One thread: two contend badly for a shared machine; the ViT's resume test covers threads.)
     SingleThread one_thread;
     test::TempDir tmp;
-    std::atomic<bool> stop{false};
-    std::ostringstream log;
-    const std::string whole = tmp.file("whole"), parts = tmp.file("parts");
     auto options = [](const std::string& out) {
         TrainOptions o;
         o.data = std::string(VITC_TEST_DATA_DIR) + "/train/images";
@@ -310,12 +308,8 @@ TEST_CASE("A ResNet run interrupted and resumed ends with the same weights and r
         o.augment = parse_augmentation("flip");
         return o;
     };
-    REQUIRE(run_training(options(whole), stop, log) == 0);
-    REQUIRE(run_training(options(parts), stop, log, [&](int64_t step) { stop = step == 3; }) == 130);
-    stop = false;
-    TrainOptions resume = options(parts);
-    resume.resume = true;
-    REQUIRE(run_training(resume, stop, log) == 0);
+    const InterruptedRun run = run_whole_and_interrupted(tmp, options, 3);
+    const std::string &whole = run.whole, &parts = run.parts;
 
     const Checkpoint a = read_checkpoint(checkpoint_file(whole)), b = read_checkpoint(checkpoint_file(parts));
     CHECK(a.state.at("step") == 8);

@@ -19,6 +19,7 @@
 #include "train/dataset.hpp"
 #include "train/trainer.hpp"
 #include "train/vit_train.hpp"
+#include "interrupted_run.hpp"
 #include "train_fixture.hpp"
 
 using namespace vitc;
@@ -43,11 +44,6 @@ TrainOptions tiny_options(const std::string& out) {
     return o;
 }
 
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // train_log.jsonl without the timing fields, which differ from run to run.
 std::vector<nlohmann::json> log_without_timing(const std::string& out) {
     std::vector<nlohmann::json> lines;
@@ -66,25 +62,16 @@ std::vector<nlohmann::json> log_without_timing(const std::string& out) {
 TEST_CASE("train: interrupted and resumed gives the same final weights as an uninterrupted run", "[train]") {
     // On all threads (unlike the other tests): bit-for-bit equality must hold with parallel kernels.
     test::TempDir tmp;
-    std::atomic<bool> stop{false};
-    std::ostringstream log;
-    const std::string whole = tmp.file("whole"), parts = tmp.file("parts");
     // With every augmentation: its draws must not depend on where the run was interrupted.
     auto options = [](const std::string& out) {
         TrainOptions o = tiny_options(out);
         o.augment = parse_augmentation("crop=1,flip,erase=0.5");
         return o;
     };
-    REQUIRE(run_training(options(whole), stop, log) == 0);
-
     // Stop in the middle of the second epoch (step 6 of 12), as Ctrl-C does, then resume.
-    REQUIRE(run_training(options(parts), stop, log, [&](int64_t step) { stop = step == 6; }) == 130);
-    REQUIRE(fs::exists(checkpoint_file(parts)));
-    CHECK(read_checkpoint(checkpoint_file(parts)).state.at("step") == 6);
-    stop = false;
-    TrainOptions resume = options(parts);
-    resume.resume = true;
-    REQUIRE(run_training(resume, stop, log) == 0);
+    const InterruptedRun run = run_whole_and_interrupted(tmp, options, 6);
+    const std::string &whole = run.whole, &parts = run.parts;
+    CHECK(run.step_at_interruption == 6);
 
     const Checkpoint a = read_checkpoint(checkpoint_file(whole)), b = read_checkpoint(checkpoint_file(parts));
     CHECK(a.state.at("step") == 12);
@@ -97,6 +84,8 @@ TEST_CASE("train: interrupted and resumed gives the same final weights as an uni
     CHECK(log_without_timing(whole).size() == 3);
 
     // A second run into the same folder must not silently start over.
+    std::atomic<bool> stop{false};
+    std::ostringstream log;
     CHECK_THROWS_WITH(run_training(options(whole), stop, log), Catch::Contains("pass --resume"));
 }
 
