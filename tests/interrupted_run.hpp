@@ -5,9 +5,7 @@
 // compare the two directories.
 #include <atomic>
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -36,11 +34,6 @@ inline InterruptedRun run_whole_and_interrupted(const test::TempDir& tmp,
     resume.resume = true;
     REQUIRE(run_training(resume, stop, log) == 0);
     return r;
-}
-
-inline std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 }  // namespace vitc::train

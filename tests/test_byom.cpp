@@ -5,9 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "errors.hpp"
 #include "io/checkpoint.hpp"
@@ -27,13 +25,6 @@ const fs::path kData = fs::path(VITC_TEST_DATA_DIR) / "byom";
 
 // The fixtures' logits reach ~10; float32 through a few convolutions stays within 1e-4 of float64.
 constexpr float kTolerance = 1e-4f;
-
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 // Runs the model on the fixture's already-normalised input; the largest difference to its logits.
 float logit_error(const Model& model, const fs::path& io_file) {
@@ -60,7 +51,7 @@ std::string error_of(const std::function<void()>& f) {
 // A copy of a fixture folder with config.json edited.
 void copy_folder(const fs::path& from, const fs::path& to, const std::function<void(nlohmann::json&)>& edit) {
     for (const auto& entry : fs::directory_iterator(from)) fs::copy_file(entry.path(), to / entry.path().filename());
-    nlohmann::json config = nlohmann::json::parse(read_bytes(from / "config.json"));
+    nlohmann::json config = nlohmann::json::parse(test::read_bytes(from / "config.json"));
     edit(config);
     fs::remove(to / "config.json");
     test::write_file((to / "config.json").string(), config.dump());
@@ -264,7 +255,7 @@ TEST_CASE("Tensor views are checked against their storage", "[byom][pickle]") {
 
 TEST_CASE("The zip reader refuses compressed, damaged and truncated checkpoints", "[byom][zip]") {
     const fs::path pth = kData / "torchvision_resnet18" / "resnet18.pth";
-    const std::string good = read_bytes(pth);
+    const std::string good = test::read_bytes(pth);
     REQUIRE(TorchCheckpoint::from_archive(ZipArchive::from_bytes(good, "good.pth")).names().size() == 122);
 
     SECTION("a compressed entry (method 8 in its local and central headers)") {

@@ -396,7 +396,7 @@ TEST_CASE("train --freeze-backbone: interrupted and resumed gives the same weigh
     const Checkpoint a = read_checkpoint(checkpoint_file(whole)), b = read_checkpoint(checkpoint_file(parts));
     CHECK(a.parameters.size() == 3 * 64 + 16);  // the head alone: weight [3, 64], bias [3] padded to 16
     CHECK(a.parameters == b.parameters);
-    CHECK(read_bytes(weights_path(whole)) == read_bytes(weights_path(parts)));
+    CHECK(test::read_bytes(weights_path(whole)) == test::read_bytes(weights_path(parts)));
     // A whole-model run cannot resume a probe's checkpoint.
     TrainOptions resume = options(parts);
     resume.resume = true;

@@ -79,7 +79,7 @@ TEST_CASE("train: interrupted and resumed gives the same final weights as an uni
     REQUIRE(a.parameters.size() == b.parameters.size());
     CHECK(std::memcmp(a.parameters.data(), b.parameters.data(), a.parameters.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(a.first_moment.data(), b.first_moment.data(), a.first_moment.size() * sizeof(float)) == 0);
-    CHECK(read_bytes(weights_path(whole)) == read_bytes(weights_path(parts)));
+    CHECK(test::read_bytes(weights_path(whole)) == test::read_bytes(weights_path(parts)));
     CHECK(log_without_timing(whole) == log_without_timing(parts));
     CHECK(log_without_timing(whole).size() == 3);
 
