@@ -53,6 +53,11 @@ int train_command(int argc, char** argv) {
          "labels, else a new one", cxxopts::value<std::string>())
         ("freeze-backbone", "with --init-from: train the head alone (a linear probe) on the backbone's "
          "features, computed once per image")
+        ("distill-from", "distil from this trained model directory (a ViT or a ResNet for the same images and "
+         "classes, e.g. a CNN): its top-1 on each augmented batch joins the loss (DeiT's hard-label distillation)",
+         cxxopts::value<std::string>())
+        ("distill-weight", "with --distill-from: the weight w of the teacher's loss; the labels' gets 1 - w",
+         cxxopts::value<float>()->default_value("0.5"))
         ("limit", "train on a seeded random subset of this many images", cxxopts::value<int64_t>()->default_value("0"))
         ("seed", "seed of the split, the initial weights and the shuffles", cxxopts::value<uint64_t>()->default_value("0"))
         ("attention", "auto, full (T x T probabilities kept) or tiled (flash: recomputed in backward)",
@@ -84,6 +89,9 @@ int train_command(int argc, char** argv) {
         o.init_from = args["init-from"].as<std::string>();
     }
     o.freeze_backbone = args.count("freeze-backbone") > 0;
+    if (args.count("distill-from")) o.distill_from = args["distill-from"].as<std::string>();
+    else if (args.count("distill-weight")) throw Error("--distill-weight needs --distill-from MODEL_DIR");
+    o.distill_weight = args["distill-weight"].as<float>();
     if (args.count("val")) {
         if (args.count("val-split")) throw Error("--val and --val-split exclude each other");
         o.val = args["val"].as<std::string>();

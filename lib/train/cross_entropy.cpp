@@ -4,7 +4,9 @@
 
 namespace vitc::train {
 
-LossResult cross_entropy(const float* logits, const int* labels, int64_t N, int64_t K, float eps, float* dlogits) {
+LossResult cross_entropy(const float* logits, const int* labels, int64_t N, int64_t K, float eps, float* dlogits,
+                         const TeacherTargets& teacher) {
+    const double w = teacher.top1 ? teacher.weight : 0.0;
     LossResult r;
     for (int64_t n = 0; n < N; ++n) {
         const float* z = logits + n * K;
@@ -18,7 +20,8 @@ LossResult cross_entropy(const float* logits, const int* labels, int64_t N, int6
         const double log_sum = std::log(sum) + z[best];
         double loss = 0;
         for (int64_t k = 0; k < K; ++k) {
-            const double target = (k == labels[n] ? 1.0 - eps : 0.0) + eps / static_cast<double>(K);
+            double target = (k == labels[n] ? 1.0 - eps : 0.0) + eps / static_cast<double>(K);
+            if (teacher.top1) target = (1.0 - w) * target + (k == teacher.top1[n] ? w : 0.0);
             const double log_p = z[k] - log_sum;
             loss -= target * log_p;
             if (dlogits) dlogits[n * K + k] = static_cast<float>((std::exp(log_p) - target) / static_cast<double>(N));

@@ -20,6 +20,7 @@
 #include "train/augment.hpp"
 #include "train/checkpoint.hpp"
 #include "train/cross_entropy.hpp"
+#include "train/distillation.hpp"
 #include "train/init_from.hpp"
 #include "train/linear_probe.hpp"
 #include "train/train_models.hpp"
@@ -115,6 +116,9 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     if (o.freeze_backbone && o.init_from.empty())
         throw Error("--freeze-backbone needs --init-from MODEL_DIR (it trains the head of a pretrained model)");
     if (!o.init_from.empty() && o.image_size) throw Error("--image-size: --init-from's model fixes the input size");
+    if (!o.distill_from.empty() && o.freeze_backbone)
+        throw Error("--distill-from and --freeze-backbone exclude each other (the probe trains on features, not images)");
+    if (!(o.distill_weight > 0.0f && o.distill_weight <= 1.0f)) throw Error("--distill-weight must be in (0, 1]");
 
     // The data, decoded once, at the architecture's size when a config.json fixes it.
     const auto load_start = Clock::now();
@@ -181,19 +185,48 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
         model = std::move(probe);
     }
 
+    // --distill-from: the teacher, checked against the data; its accuracy on the validation images
+    // says what the student is distilled from.
+    std::unique_ptr<Teacher> teacher;
+    if (!o.distill_from.empty()) {
+        teacher = std::make_unique<Teacher>(o.distill_from, data.class_names, data.channels, data.height, data.width,
+                                            mean, stddev, o.precision);
+        out << "distilling from " << o.distill_from << " (" << teacher->summary() << "): loss = " << std::setprecision(2)
+            << 1.0f - o.distill_weight << " x cross-entropy with the labels + " << o.distill_weight
+            << " x with the teacher's top-1";
+        if (!val.empty()) {
+            std::vector<float> buffer(static_cast<size_t>(batch) * data.image_bytes());
+            std::vector<int> labels(batch), top1(batch);
+            int64_t agree = 0;
+            for (size_t start = 0; start < val.size(); start += batch) {
+                const int n = static_cast<int>(std::min<size_t>(batch, val.size() - start));
+                fill_batch(data, nullptr, val.data() + start, n, Augmentation{}, 0, mean, stddev, buffer.data(), labels.data());
+                teacher->predict(buffer.data(), n, top1.data());
+                for (int b = 0; b < n; ++b) agree += top1[b] == labels[b];
+            }
+            out << "; the teacher's validation accuracy " << std::setprecision(1) << 100.0 * agree / val.size() << "%";
+        }
+        out << "\n";
+    }
+
     const ParameterLayout& layout = model->parameters();
     std::vector<float> parameters(layout.size()), gradients(layout.size(), 0.0f), state(model->state().size());
     model->initialise(parameters.data(), state.data(), o.seed + 1);
     Optimizer optimizer(layout, o.optimizer);
 
     // Everything that must match for --resume to continue the same run.
-    const nlohmann::json settings = {
+    nlohmann::json settings = {
         {"architecture", model->config()}, {"labels", data.class_names}, {"seed", o.seed}, {"batch", batch}, {"epochs", o.epochs},
         {"lr", o.optimizer.lr}, {"weight_decay", o.optimizer.weight_decay}, {"clip", o.optimizer.clip_norm},
         {"optimizer", o.optimizer.kind == OptimizerKind::AdamW ? "adamw" : "sgd"},
         {"warmup_steps", warmup_steps}, {"label_smoothing", o.label_smoothing}, {"augment", o.augment.describe()}, {"train_images", train.size()},
         {"val_images", val.size()}, {"mean", mean}, {"std", stddev}, {"val", o.val},
         {"init_from", pretrained ? pretrained->fingerprint : ""}, {"freeze_backbone", o.freeze_backbone}};
+    // Only when distilling, so that checkpoints written before --distill-from existed still resume.
+    if (teacher) {
+        settings["distill_from"] = teacher->fingerprint();
+        settings["distill_weight"] = o.distill_weight;
+    }
 
     int epoch = 0;
     int64_t batch_in_epoch = 0, step = 0, best_epoch = 0;
@@ -210,6 +243,10 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
             if (!s.at("settings").contains(key) || s.at("settings").at(key) != value)
                 throw Error(checkpoint_path + ": the checkpoint was made with another " + key + " (" +
                             s.at("settings").value(key, nlohmann::json()).dump() + ", now " + value.dump() + ")");
+        for (const auto& [key, value] : s.at("settings").items())
+            if (!settings.contains(key))
+                throw Error(checkpoint_path + ": the checkpoint was made with " + key + " " + value.dump() +
+                            (key.rfind("distill", 0) == 0 ? "; pass the same --distill-from and --distill-weight" : ""));
         if (c.parameters.size() != parameters.size() || c.first_moment.size() != optimizer.first_moment().size() ||
             c.second_moment.size() != optimizer.second_moment().size() || c.model_state.size() != state.size())
             throw Error(checkpoint_path + ": parameter count does not match the architecture");
@@ -257,6 +294,7 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
     // Two batch buffers: a worker thread prepares the next batch (augmentation, normalisation)
     // while this one computes.
     std::vector<float> images[2], dlogits(batch * K);
+    std::vector<int> teacher_top1(teacher ? batch : 0);
     std::vector<int> labels[2];
     for (int slot = 0; slot < 2; ++slot) {
         images[slot].resize(static_cast<size_t>(batch) * (features ? features->width() : data.image_bytes()));
@@ -283,9 +321,10 @@ int run_training(const TrainOptions& o, const std::atomic<bool>& stop, std::ostr
             next.get();
             if (batch_in_epoch + 1 < steps_per_epoch) next = std::async(std::launch::async, prepare, batch_in_epoch + 1);
             const int slot = static_cast<int>(batch_in_epoch % 2);
+            if (teacher) teacher->predict(images[slot].data(), batch, teacher_top1.data());
             const float* logits = session->forward(parameters.data(), state.data(), images[slot].data(), Mode::Train);
-            const LossResult r =
-                cross_entropy(logits, labels[slot].data(), batch, K, o.label_smoothing, dlogits.data());
+            const LossResult r = cross_entropy(logits, labels[slot].data(), batch, K, o.label_smoothing, dlogits.data(),
+                                               {teacher ? teacher_top1.data() : nullptr, o.distill_weight});
             if (!std::isfinite(r.loss)) {
                 std::ostringstream m;
                 m << "step " << step + 1 << " (epoch " << epoch + 1 << ", batch " << batch_in_epoch + 1

@@ -38,6 +38,8 @@ struct TrainOptions {
     Augmentation augment;        // none by default
     std::string init_from;       // --init-from MODEL_DIR: fine-tune that model (train/init_from.hpp)
     bool freeze_backbone = false;  // with init_from: train the head alone (train/linear_probe.hpp)
+    std::string distill_from;    // --distill-from MODEL_DIR: a teacher's top-1 joins the loss (train/distillation.hpp)
+    float distill_weight = 0.5f; // w of that loss
     std::string val;             // --val DIR: validate on this labelled folder instead of a split
     int image_size = 0;          // resize folder images to this square size (0: the architecture's or the data's)
     DecodeLimits limits;         // for folder images; worker_executable set: decoded in a child process
