@@ -109,7 +109,7 @@ TEST_CASE("CNN receptive field: r += (k-1) jump, jump *= stride, on known ResNet
             if (f.stage_end) ends.push_back(f.size);
         return ends;
     };
-    SECTION("small stem, one basic block per stage (as fashion-cnn)") {
+    SECTION("small stem, one basic block per stage (as the resnet preset)") {
         // conv 3x3/1: 3; layer1 +2 +2: 7; layer2 +2 (then jump 2) +4: 13; layer3 +4 +8: 25; layer4 +8 +16: 49.
         const auto model = load_model((data / "small_stem_rgb").string());
         const auto fields = receptive_fields(dynamic_cast<const ResNetModel&>(*model));

@@ -245,7 +245,8 @@ TEST_CASE("ResNet gradients agree with central finite differences", "[train]") {
 
 TEST_CASE("Every ResNet training primitive gets an optimised oneDNN kernel, not a reference one", "[train]") {
     // Checked for the fixtures' shapes (widths 4 and 8 are not multiples of a vector) and the
-    // bundled Fashion-MNIST CNN's (basic, [1, 1, 1, 1], widths [16, 32, 64, 128], 28x28x1).
+    // `resnet` preset's at Fashion-MNIST's size (basic, [1, 1, 1, 1], widths [16, 32, 64, 128],
+    // 28x28x1; the bundled CNN has the same convolutions, twice as many per stage).
     std::vector<ResNetArchitecture> archs;
     for (const char* name : kResNetCases) archs.push_back(ResNetFixture(name).arch);
     ResNetArchitecture bundled = archs.front();

@@ -37,7 +37,8 @@ ViTArchitecture vit_preset(const std::string& name) {
 
 bool is_resnet_file(const std::string& arch) { return is_config_file(arch) && is_resnet_config(read_json_file(arch)); }
 
-// resnet: the bundled Fashion-MNIST CNN's shape (models/fashion-cnn); resnet-tiny: for quick tests.
+// resnet: the bundled Fashion-MNIST CNN's widths with one block per stage (models/fashion-cnn has
+// two); resnet-tiny: for quick tests.
 // Both basic blocks [1, 1, 1, 1] with the small 3x3 stem, at the data's size and channels.
 ResNetArchitecture resnet_preset(const std::string& name, const ImageDataset& data) {
     ResNetArchitecture a;

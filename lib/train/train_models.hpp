@@ -3,8 +3,8 @@
 //   vit         the bundled Fashion-MNIST ViT's shape: hidden 64, 6 blocks, 4 heads, MLP 128,
 //               patch 4, class token, learned positions
 //   vit-tiny    2 blocks of hidden 32, for quick tests
-//   resnet      the bundled Fashion-MNIST CNN's shape: basic blocks [1, 1, 1, 1], widths
-//               [16, 32, 64, 128], the small 3x3 stem
+//   resnet      basic blocks [1, 1, 1, 1], widths [16, 32, 64, 128], the small 3x3 stem (the
+//               bundled Fashion-MNIST CNN has [2, 2, 2, 2]: models/fashion-cnn/config.json)
 //   resnet-tiny the same with widths [4, 8, 8, 16], for quick tests
 // A config.json is read in the fields vitc's loader reads ("model_type" picks the family); its
 // image size and channels fix the size the data is decoded at. Presets take the data's size.

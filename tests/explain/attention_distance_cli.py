@@ -47,8 +47,10 @@ def main():
         check(all(0 < d < diameter for b in t["blocks"] for d in b["distance"]), "distances within the grid")
         check(all(0 <= s <= 1 for b in t["blocks"] for s in b["class_token_share"]), "class-token shares in [0, 1]")
         fields = [(l["stage"], l["receptive_field"]) for l in t["cnn"]["layers"] if l["stage_end"]]
-        check(fields == [("stem", 3), ("layer1", 7), ("layer2", 13), ("layer3", 25), ("layer4", 49)],
-              f"fashion-cnn's receptive field per stage: 3, 7, 13, 25, 49 (got {fields})")
+        # fashion-cnn: small stem, two basic blocks per stage. conv 3x3/1: 3; layer1 four 3x3 convs:
+        # +8 = 11; layer2 +2 (then jump 2) +3*4 = 25; layer3 +4 (jump 4) +3*8 = 53; layer4 +8 (jump 8) +3*16 = 109.
+        check(fields == [("stem", 3), ("layer1", 11), ("layer2", 25), ("layer3", 53), ("layer4", 109)],
+              f"fashion-cnn's receptive field per stage: 3, 11, 25, 53, 109 (got {fields})")
         first = " ".join(f"{d:6.2f}" for d in t["blocks"][0]["distance"])
         check(first in so, f"the printed table shows block 1's distances as in the JSON ({first})")
 
