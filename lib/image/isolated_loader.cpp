@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -99,6 +101,22 @@ int64_t address_space_bytes() {
     return pages * ::sysconf(_SC_PAGESIZE);
 }
 
+// OpenCV's imdecode writes formats its decoder cannot read from memory (PFM, EXR, JPEG 2000, ...)
+// to a temporary file in /tmp (or $OPENCV_TEMP_PATH), and OpenCV 4.6 leaves that file behind when
+// the header declares an empty image or the child is killed mid-decode. So each child gets its own
+// folder for them: it empties the folder after every image, the parent removes it with the child.
+std::string make_scratch_folder() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/vitc-decoder.XXXXXX";
+    return ::mkdtemp(pattern.data()) ? pattern : std::string();  // none: OpenCV uses /tmp, as before
+}
+
+void empty_folder(const std::string& folder) {
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ignored))
+        std::filesystem::remove_all(entry.path(), ignored);
+}
+
 std::string strip_prefix(const std::string& message, const std::string& prefix) {
     return message.compare(0, prefix.size(), prefix) == 0 ? message.substr(prefix.size()) : message;
 }
@@ -118,6 +136,9 @@ IsolatedImageLoader::IsolatedImageLoader(const DecodeLimits& limits, const Prepr
 IsolatedImageLoader::~IsolatedImageLoader() { stop_child(); }
 
 void IsolatedImageLoader::start() {
+    scratch_ = make_scratch_folder();
+    json setup = json::parse(setup_);
+    setup["scratch"] = scratch_;
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         throw Error(std::string("cannot start the image loader: socketpair: ") + std::strerror(errno));
@@ -141,11 +162,12 @@ void IsolatedImageLoader::start() {
     ::close(sv[1]);
     if (failed) {
         ::close(sv[0]);
+        remove_scratch();
         throw Error("cannot start the image loader " + executable + ": " + std::strerror(failed));
     }
     pid_ = pid;
     socket_ = sv[0];
-    if (!send_message(socket_, setup_)) {
+    if (!send_message(socket_, setup.dump())) {
         const std::string how = reap();
         throw Error("the image loader " + executable + " ended at start (" + how + ")");
     }
@@ -166,12 +188,20 @@ std::string IsolatedImageLoader::reap() {
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     pid_ = -1;
+    remove_scratch();
     if (WIFSIGNALED(status)) {
         const int sig = WTERMSIG(status);
         const char* name = sigabbrev_np(sig);
         return std::string("killed by SIG") + (name ? name : std::to_string(sig).c_str());
     }
     return "exit status " + std::to_string(WEXITSTATUS(status));
+}
+
+void IsolatedImageLoader::remove_scratch() {
+    if (scratch_.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(scratch_, ignored);
+    scratch_.clear();
 }
 
 void IsolatedImageLoader::load(const std::string& path, float* out, size_t floats, double* decode_seconds,
@@ -254,12 +284,6 @@ int run_image_loader_worker() {
     // Never outlive the parent (killed with SIGKILL, say). PR_SET_PDEATHSIG would fire when the
     // *thread* that started us ends, and batch starts loaders from short-lived threads; so watch.
     const pid_t parent = ::getppid();
-    std::thread([parent] {
-        for (;;) {
-            if (::getppid() != parent) ::_exit(0);
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        }
-    }).detach();
     const rlimit no_core{0, 0};
     ::setrlimit(RLIMIT_CORE, &no_core);
     cv::setNumThreads(1);  // one image at a time, bounded work
@@ -271,6 +295,7 @@ int run_image_loader_worker() {
     DecodeLimits limits;
     Preprocessing preprocessing;
     int channels = 1;
+    std::string scratch;
     try {
         const json setup = json::parse(text);
         limits.max_file_bytes = setup.at("max_file_bytes").get<int64_t>();
@@ -279,9 +304,23 @@ int run_image_loader_worker() {
         limits.worker_memory_bytes = setup.at("memory_bytes").get<int64_t>();
         channels = setup.at("channels").get<int>();
         preprocessing = preprocessing_from_json(setup.at("preprocessing"));
+        scratch = setup.value("scratch", std::string());
     } catch (const std::exception&) {
         return 2;
     }
+    if (!scratch.empty()) ::setenv("OPENCV_TEMP_PATH", scratch.c_str(), 1);  // before any other thread reads it
+    std::thread([parent, scratch] {
+        for (;;) {
+            if (::getppid() != parent) {
+                if (!scratch.empty()) {
+                    std::error_code ignored;
+                    std::filesystem::remove_all(scratch, ignored);
+                }
+                ::_exit(0);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+    }).detach();
     // The memory limit: what the process maps now (code and libraries) plus the budget per image.
     const rlimit memory{static_cast<rlim_t>(address_space_bytes() + limits.worker_memory_bytes),
                         static_cast<rlim_t>(address_space_bytes() + limits.worker_memory_bytes)};
@@ -313,6 +352,7 @@ int run_image_loader_worker() {
         } catch (const std::exception& e) {
             reason = e.what();
         }
+        if (!scratch.empty()) empty_folder(scratch);
         if (!reason.empty() && reason.find("Failed to allocate") != std::string::npos)
             reason = "needs more memory than the " + mib(limits.worker_memory_bytes) + " allowed per image (" + reason + ")";
         if (reason.size() > kMaxMessage) reason.resize(kMaxMessage);

@@ -42,9 +42,11 @@ private:
     void start();
     void stop_child();
     std::string reap();  // waits for the killed or dead child; says how it ended
+    void remove_scratch();
 
     DecodeLimits limits_;
     std::string setup_;  // the first message a new child gets: limits and preprocessing, as JSON
+    std::string scratch_;  // the child's folder for OpenCV's temporary files (see the .cpp)
     pid_t pid_ = -1;
     int socket_ = -1;
 };

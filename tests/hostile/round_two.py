@@ -2,8 +2,9 @@
 """Hostile input, round two: one regression case (or a few) per class of the second hostile-input
 report. Decoder CPU and memory bombs, special files as model files, deep JSON, strict safetensors,
 preprocessing that blows up intermediate images or every output, terminal injection, hijackable
-temporary files, outputs that cannot be written, arguments, unreadable folders, and a batch that
-must stop within 2 seconds of SIGTERM whatever its decoder is doing.
+temporary files, outputs that cannot be written, arguments, unreadable folders, a batch that
+must stop within 2 seconds of SIGTERM whatever its decoder is doing, and decoder temporary files
+left behind.
 
     round_two.py --vitc build/app/vitc --model tests/data/vit/p4_gray_cls_hf_bf16 --seeds tests/hostile/seeds
 Standard library only. Prints one line per check and 'N passed, M failed'; exit status 1 if any failed.
@@ -325,6 +326,26 @@ def main():
         check("signal/SIGTERM during a slow decode stops within 2 s", took < 2 and proc.returncode == 130,
               "%.2f s, status %s" % (took, proc.returncode))
         check("signal/its rows are kept in --out", os.path.exists(out) and not os.path.exists(out + ".partial"))
+
+        # 11. Nothing left behind: OpenCV writes formats it cannot decode from memory (PFM here) to a
+        # temporary file, and OpenCV 4.6 leaves it when the header declares an empty image or the
+        # decoder is killed; vitc's decoder keeps them in a folder of its own under $TMPDIR.
+        tmp = os.path.join(work, "tmp")
+        os.mkdir(tmp)
+        env = dict(os.environ, TMPDIR=tmp)
+        empty = image("empty.pfm", b"Pf\n0 5\n-1.0\n" + b"\0" * 40)
+        fine = image("fine.pfm", b"Pf\n2 2\n-1.0\n" + struct.pack("<4f", 0.1, 0.5, 0.9, 1.0))
+        big = image("big.pfm", b"Pf\n3000 3000\n-1.0\n" + b"\0\0\0\x3f" * 9000000)
+        started = time.time()
+        r = run(classify + [empty, fine], env=env)
+        check("leftovers/an empty PFM is an error, a good one classified",
+              r.returncode == 1 and b"empty.pfm" in r.stderr and b"fine.pfm\n  1." in r.stdout, r.stderr[-120:])
+        run(classify + [big, "--decode-timeout", "0.01"], env=env)  # killed while OpenCV reads its file
+        check("leftovers/nothing in $TMPDIR after the runs", os.listdir(tmp) == [], os.listdir(tmp)[:3])
+        planted = [n for n in os.listdir("/tmp") if n.startswith("__opencv_temp.")
+                   and os.path.getmtime(os.path.join("/tmp", n)) >= started - 1
+                   and open(os.path.join("/tmp", n), "rb").read() == open(empty, "rb").read()]
+        check("leftovers/nothing of ours in /tmp", not planted, planted[:3])
     finally:
         subprocess.run(["chmod", "-R", "u+rwx", work])
         shutil.rmtree(work, ignore_errors=True)
