@@ -101,7 +101,7 @@ int64_t address_space_bytes() {
     return pages * ::sysconf(_SC_PAGESIZE);
 }
 
-// OpenCV's imdecode writes formats its decoder cannot read from memory (PFM, EXR, JPEG 2000, ...)
+// OpenCV's imdecode writes an image its decoder cannot read from memory (PFM, for one)
 // to a temporary file in /tmp (or $OPENCV_TEMP_PATH), and OpenCV 4.6 leaves that file behind when
 // the header declares an empty image or the child is killed mid-decode. So each child gets its own
 // folder for them: it empties the folder after every image, the parent removes it with the child.
