@@ -212,6 +212,7 @@ TEST_CASE("train --init-from: the head is kept for the model's own classes, in t
     std::string note;
     const auto same = pretrained_train_model(p, labels, note);
     const std::vector<float> pretrained_head = tensor_of(*same, p.parameters, "head.weight");
+    const size_t width = pretrained_head.size() / labels.size();  // the bundled ViT's hidden size
     const std::vector<float> kept = initial_parameters(*same, 1);
     CHECK(tensor_of(*same, kept, "head.weight") == pretrained_head);
     CHECK(kept == p.parameters);  // the whole buffer: backbone and head as read
@@ -229,7 +230,7 @@ TEST_CASE("train --init-from: the head is kept for the model's own classes, in t
         const size_t row = std::find(labels.begin(), labels.end(), labels_of(*reordered)[k]) - labels.begin();
         REQUIRE(row < labels.size());
         CHECK(label_match_key(labels[row]) == label_match_key(folders[k]));
-        CHECK(std::equal(w.begin() + k * 64, w.begin() + (k + 1) * 64, pretrained_head.begin() + row * 64));
+        CHECK(std::equal(w.begin() + k * width, w.begin() + (k + 1) * width, pretrained_head.begin() + row * width));
         CHECK(b[k] == old_b[row]);
     }
     CHECK(labels_of(*reordered)[8] == "T-shirt/top");  // the model's spelling is written
@@ -245,7 +246,7 @@ TEST_CASE("train --init-from: the head is kept for the model's own classes, in t
                                  c = initial_parameters(*fresh, 2);
         CHECK(a == a2);
         const std::vector<float> head = tensor_of(*fresh, a, "head.weight");
-        CHECK(head.size() == classes.size() * 64);
+        CHECK(head.size() == classes.size() * width);
         CHECK(head != tensor_of(*fresh, c, "head.weight"));
         double squares = 0;
         for (float v : head) {
@@ -394,7 +395,8 @@ TEST_CASE("train --freeze-backbone: interrupted and resumed gives the same weigh
     const InterruptedRun run = run_whole_and_interrupted(tmp, options, 6);
     const std::string &whole = run.whole, &parts = run.parts;
     const Checkpoint a = read_checkpoint(checkpoint_file(whole)), b = read_checkpoint(checkpoint_file(parts));
-    CHECK(a.parameters.size() == 3 * 64 + 16);  // the head alone: weight [3, 64], bias [3] padded to 16
+    const size_t width = read_pretrained(kFashionVit).vit.config.hidden_size;
+    CHECK(a.parameters.size() == 3 * width + 16);  // the head alone: weight [3, width], bias [3] padded to 16
     CHECK(a.parameters == b.parameters);
     CHECK(test::read_bytes(weights_path(whole)) == test::read_bytes(weights_path(parts)));
     // A whole-model run cannot resume a probe's checkpoint.

@@ -1,6 +1,6 @@
 #pragma once
 // `vitc train --arch`: a preset name or a config.json, turned into a TrainModel for the data.
-//   vit         the bundled Fashion-MNIST ViT's shape: hidden 64, 6 blocks, 4 heads, MLP 128,
+//   vit         the previous bundled Fashion-MNIST ViT's shape (the bundled one has hidden 96): hidden 64, 6 blocks, 4 heads, MLP 128,
 //               patch 4, class token, learned positions
 //   vit-tiny    2 blocks of hidden 32, for quick tests
 //   resnet      basic blocks [1, 1, 1, 1], widths [16, 32, 64, 128], the small 3x3 stem (the
