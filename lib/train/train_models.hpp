@@ -1,7 +1,7 @@
 #pragma once
 // `vitc train --arch`: a preset name or a config.json, turned into a TrainModel for the data.
-//   vit         the previous bundled Fashion-MNIST ViT's shape (the bundled one has hidden 96): hidden 64, 6 blocks, 4 heads, MLP 128,
-//               patch 4, class token, learned positions
+//   vit         hidden 64, 6 blocks, 4 heads, MLP 128, patch 4, class token, learned positions
+//               (the previous bundled Fashion-MNIST ViT's shape; models/fashion-vit now has hidden 96)
 //   vit-tiny    2 blocks of hidden 32, for quick tests
 //   resnet      basic blocks [1, 1, 1, 1], widths [16, 32, 64, 128], the small 3x3 stem (the
 //               bundled Fashion-MNIST CNN has [2, 2, 2, 2]: models/fashion-cnn/config.json)
