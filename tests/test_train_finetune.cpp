@@ -212,7 +212,7 @@ TEST_CASE("train --init-from: the head is kept for the model's own classes, in t
     std::string note;
     const auto same = pretrained_train_model(p, labels, note);
     const std::vector<float> pretrained_head = tensor_of(*same, p.parameters, "head.weight");
-    const size_t width = pretrained_head.size() / labels.size();  // the bundled ViT's hidden size
+    const size_t width = p.vit.config.hidden_size;  // the bundled ViT's
     const std::vector<float> kept = initial_parameters(*same, 1);
     CHECK(tensor_of(*same, kept, "head.weight") == pretrained_head);
     CHECK(kept == p.parameters);  // the whole buffer: backbone and head as read
