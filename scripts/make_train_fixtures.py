@@ -5,8 +5,8 @@
 
 Each case folder holds
   config.json         the architecture in the HF-style fields vitc reads (+ "pooling",
-                      "position_embedding_type", "class_token") and the training settings of the
-                      optimiser runs ("label_smoothing", "adamw", "sgd");
+                      "position_embedding_type", "class_token", "shifted_patch_tokens") and the
+                      training settings of the optimiser runs ("label_smoothing", "adamw", "sgd");
   fixture.safetensors F32 tensors:
       input [N, C, H, W], labels [N] (class indices stored as floats)
       <name>            every initial parameter, in timm's names and shapes
@@ -27,7 +27,9 @@ Each case folder holds
 The reference is written out op by op (below) and evaluated in float64; the results are cast to
 float32. Pre-norm ViT: exact erf GELU, LayerNorm eps 1e-6, attention softmax(Q K^T / sqrt(Dh)) V,
 class token or mean of the patch tokens (after the final LayerNorm), learned positions or the
-fixed 2-D sine-cosine ones (zero for the class token). Loss: F.cross_entropy with label smoothing.
+fixed 2-D sine-cosine ones (zero for the class token); with "shifted_patch_tokens" (one case) the
+tokens come from the image and four half-patch diagonally shifted copies, LayerNorm on each token's
+vector, then the Linear patch embedding. Loss: F.cross_entropy with label smoothing.
 
 Optimisers (PyTorch's, in float64) with the learning rate set before each step s of S = 10:
     lr_s = lr (s + 1) / W                               s < W  (linear warm-up, W steps)
@@ -67,7 +69,10 @@ CASES = [
          N=4, pooling="mean", class_token=True, posemb="learned", smoothing=0.2),
     dict(name="p2_cls_sincos", patch=2, channels=2, image=8, D=16, heads=2, depth=2, mlp=32, classes=3, N=4,
          pooling="cls", class_token=True, posemb="sincos2d", smoothing=0.1),
+    dict(name="p4_cls_learned_shifted", patch=4, channels=2, image=12, D=16, heads=2, depth=2, mlp=32, classes=3, N=3,
+         pooling="cls", class_token=True, posemb="learned", smoothing=0.1, shifted=True),
 ]
+COPIES = 5  # shifted patch tokens: the image and four diagonally shifted copies
 ADAMW = dict(lr=3e-3, warmup=3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.05, clip=1.0)
 SGD = dict(lr=0.05, warmup=2, momentum=0.9, weight_decay=1e-3, clip=1.0)
 
@@ -84,7 +89,12 @@ def posemb_sincos_2d(gh, gw, dim, temperature=10000.0):
 def parameter_shapes(c):
     D, M, P, C, K = c["D"], c["mlp"], c["patch"], c["channels"], c["classes"]
     T = (c["image"] // P) ** 2 + (1 if c["class_token"] else 0)
-    shapes = [("patch_embed.proj.weight", [D, C, P, P]), ("patch_embed.proj.bias", [D])]
+    shapes = []
+    if c.get("shifted"):
+        V = COPIES * C * P * P
+        shapes += [("patch_embed.input_norm.weight", [V]), ("patch_embed.input_norm.bias", [V])]
+        C = COPIES * C
+    shapes += [("patch_embed.proj.weight", [D, C, P, P]), ("patch_embed.proj.bias", [D])]
     if c["class_token"]:
         shapes.append(("cls_token", [1, 1, D]))
     if c["posemb"] == "learned":
@@ -173,11 +183,34 @@ class Bf16Ops:
         return Bf16Matmul.apply(a, b, divisor)
 
 
+def shifted_copies(x, s):
+    """Shifted patch tokenisation's input (Lee et al. 2021): x and four copies shifted by s pixels
+    along the diagonals, copy(y, x) = x(y + dy, x + dx) for (dy, dx) = (-s,-s), (-s,+s), (+s,-s),
+    (+s,+s), zero outside, stacked as channels [x, copy 1, ..., copy 4]."""
+    H, W = x.shape[2], x.shape[3]
+    padded = F.pad(x, (s, s, s, s))
+    copies = [x] + [padded[:, :, s + dy:s + dy + H, s + dx:s + dx + W] for dy, dx in ((-s, -s), (-s, s), (s, -s), (s, s))]
+    return torch.cat(copies, dim=1)
+
+
+def patch_tokens(p, c, x, ops):
+    """[N, Np, D]: the patch embedding, or with shifted patch tokens LayerNorm on each token's
+    vector of the shifted copies' patches ((channel, row, column) order), then the Linear layer."""
+    P = c["patch"]
+    w, b = p["patch_embed.proj.weight"], p["patch_embed.proj.bias"]
+    if not c.get("shifted"):
+        return ops.patch_embed(x, w, b, P)
+    vectors = F.unfold(shifted_copies(x, P // 2), P, stride=P).transpose(1, 2)
+    vectors = F.layer_norm(vectors, (vectors.shape[-1],), p["patch_embed.input_norm.weight"],
+                           p["patch_embed.input_norm.bias"], LN_EPS)
+    return ops.linear(vectors, w.reshape(w.shape[0], -1), b)
+
+
 def forward(p, c, x, ops=ExactOps):
     P, D, H = c["patch"], c["D"], c["heads"]
     N = x.shape[0]
     gh, gw = x.shape[2] // P, x.shape[3] // P
-    t = ops.patch_embed(x, p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], P)
+    t = patch_tokens(p, c, x, ops)
     if c["class_token"]:
         t = torch.cat([p["cls_token"].expand(N, -1, -1), t], dim=1)
     if c["posemb"] == "learned":
@@ -299,6 +332,8 @@ def write_case(c, seed):
               "num_channels": c["channels"], "pooling": c["pooling"], "position_embedding_type": c["posemb"],
               "class_token": c["class_token"], "id2label": {str(k): f"class_{k}" for k in range(c["classes"])},
               "label_smoothing": c["smoothing"], "steps": STEPS, "adamw": ADAMW, "sgd": SGD}
+    if c.get("shifted"):
+        config["shifted_patch_tokens"] = True
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")

@@ -175,11 +175,15 @@ TEST_CASE("train --init-from: every ViT and ResNet naming, storage type, pooling
     resnet.arch = "resnet18";
     resnet.image_size = 32;
     convert_checkpoint(kData + "/byom/torchvision_resnet18/resnet18.pth", resnet, tmp.file("tv_resnet18"));
+    // A ViT with shifted patch tokens: the training fixture's config and tensors as a model directory.
+    fs::create_directories(tmp.file("shifted"));
+    fs::copy_file(kData + "/train/p4_cls_learned_shifted/config.json", config_path(tmp.file("shifted")));
+    fs::copy_file(kData + "/train/p4_cls_learned_shifted/fixture.safetensors", weights_path(tmp.file("shifted")));
     const std::vector<std::string> dirs = {kData + "/vit/p16_rgb_cls_timm",    kData + "/vit/p1_gray_cls_tv",
                                            kData + "/vit/p4_rgb_mean_hf",      kData + "/vit/p4_rgb_cls_hf_interp",
                                            kData + "/vit/p2_rgb_cls_tv_sincos", kData + "/vit/p4_gray_cls_hf_bf16",
                                            kData + "/vit/p4_rgb_cls_tv_f16",   tmp.file("tv_vit_b_16"),
-                                           tmp.file("interp24"),
+                                           tmp.file("interp24"), tmp.file("shifted"),
                                            // ResNets: vitc's, timm's, Hugging Face's and torchvision's configs and names
                                            kFashionCnn,
                                            kData + "/cnn/small_stem_rgb", kData + "/byom/timm_resnet18",

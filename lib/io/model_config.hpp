@@ -25,6 +25,9 @@ struct ViTConfig {
     float layer_norm_eps = 0;  // 0: the weight scheme's default (HF 1e-12, timm/torchvision 1e-6)
     Pooling pooling = Pooling::Cls;
     PositionEmbeddingType position_embedding = PositionEmbeddingType::Learned;
+    // vitc's extension "shifted_patch_tokens" (image/shifted_patches.hpp): each token also sees
+    // four half-patch-shifted copies, normalised by a LayerNorm before the patch embedding.
+    bool shifted_patches = false;
     std::string hidden_act = "gelu";
     std::string architecture;    // timm's "architecture" or HF's architectures[0]
     std::vector<std::string> labels;  // index -> name; empty: inferred as "class_N"

@@ -19,6 +19,9 @@ struct ViTBlockWeights {
 
 struct ViTWeights {
     Tensor patch_weight, patch_bias;  // [D, C, P, P], [D]   patch embedding (a strided conv)
+    // Shifted patch tokens only (config.shifted_patches): patch_weight is [D, 5C, P, P] and the
+    // LayerNorm on each token's 5*C*P*P values before it has these; empty otherwise.
+    Tensor patch_norm_weight, patch_norm_bias;
     Tensor class_token;               // [D]; empty when the model has none
     Tensor position_embedding;        // [T, D] learned; empty for the fixed sine-cosine kind
     std::vector<ViTBlockWeights> blocks;

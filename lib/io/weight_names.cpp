@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "errors.hpp"
+#include "image/shifted_patches.hpp"
 
 namespace vitc {
 
@@ -21,6 +22,8 @@ struct SchemeNames {
     const char *fc1_weight, *fc1_bias, *fc2_weight, *fc2_bias;
     const char *norm_weight, *norm_bias, *head_weight, *head_bias;
     float default_layer_norm_eps;
+    // Shifted patch tokens' LayerNorm (vitc's extension, written in timm's names); null: none.
+    const char *patch_norm_weight = nullptr, *patch_norm_bias = nullptr;
 };
 
 const SchemeNames kHuggingFace{
@@ -38,7 +41,8 @@ const SchemeNames kTimm{
     {"attn.qkv.weight"}, {"attn.qkv.bias"},
     "norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
     "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias",
-    "norm.weight", "norm.bias", "head.weight", "head.bias", 1e-6f};
+    "norm.weight", "norm.bias", "head.weight", "head.bias", 1e-6f,
+    "patch_embed.input_norm.weight", "patch_embed.input_norm.bias"};
 
 const SchemeNames kTorchvision{
     "conv_proj.weight", "conv_proj.bias", "class_token", "encoder.pos_embedding", "encoder.layers.encoder_layer_",
@@ -148,10 +152,21 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
         throw ModelError(path, std::string("tensor '") + n.patch_weight + "' has shape " + shape_string(patch_shape) +
                                    ", expected [hidden, channels, patch, patch]");
     settle(config.hidden_size, patch_shape[0], "hidden_size", path);
-    settle(config.num_channels, patch_shape[1], "num_channels", path);
+    // With shifted patch tokens the embedding sees 5 copies of each channel.
+    const int64_t copies = config.shifted_patches ? kShiftedCopies : 1;
+    if (patch_shape[1] % copies)
+        throw ModelError(path, std::string("tensor '") + n.patch_weight + "' has shape " + shape_string(patch_shape) +
+                                   ", expected [hidden, 5 x channels, patch, patch] for shifted patch tokens");
+    settle(config.num_channels, patch_shape[1] / copies, "num_channels", path);
     settle(config.patch_size, patch_shape[2], "patch_size", path);
     const int64_t D = config.hidden_size, C = config.num_channels, P = config.patch_size;
     if (C > 4) throw ModelError(path, "num_channels = " + std::to_string(C) + "; images have 1 to 4 channels");
+    if (config.shifted_patches && P < 2)
+        throw ModelError(path, "shifted_patch_tokens needs patches of at least 2 pixels (the shift is half a patch)");
+    if (config.shifted_patches && !n.patch_norm_weight)
+        throw ModelError(path, std::string("shifted_patch_tokens is vitc's extension, stored in timm's names ('") +
+                                   kTimm.patch_norm_weight + "'); these weights are in " +
+                                   weight_scheme_name(scheme) + "'s");
 
     int64_t depth = 0;
     while (reader.has(n.block_prefix + std::to_string(depth) + "." + n.ln1_weight)) ++depth;
@@ -175,8 +190,12 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
     if (config.layer_norm_eps == 0) config.layer_norm_eps = n.default_layer_norm_eps;
 
     ViTWeights w;
-    w.patch_weight = reader.read(n.patch_weight, {D, C, P, P});
+    w.patch_weight = reader.read(n.patch_weight, {D, copies * C, P, P});
     w.patch_bias = reader.read(n.patch_bias, {D});
+    if (config.shifted_patches) {
+        w.patch_norm_weight = reader.read(n.patch_norm_weight, {copies * C * P * P});
+        w.patch_norm_bias = reader.read(n.patch_norm_bias, {copies * C * P * P});
+    }
     if (reader.has(n.class_token)) w.class_token = reader.read(n.class_token, {D});
 
     if (config.position_embedding == PositionEmbeddingType::Learned) {

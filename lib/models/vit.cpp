@@ -8,7 +8,7 @@
 
 #include "errors.hpp"
 #include "models/probes.hpp"
-#include "image/patchify.hpp"
+#include "image/shifted_patches.hpp"
 #include "models/position_embedding.hpp"
 #include "runtime/attention_kernel.hpp"
 #include "runtime/threads.hpp"
@@ -23,14 +23,17 @@ using dnnl::memory;
 
 namespace {
 
+// Counts values, not shapes: an absent tensor (no class token, fixed positions, no patch
+// LayerNorm) has no shape, whose product would be 1.
 int64_t count_parameters(const ViTWeights& w) {
-    int64_t n = w.patch_weight.numel() + w.patch_bias.numel() + w.class_token.numel() +
-                w.position_embedding.numel() + w.norm_weight.numel() + w.norm_bias.numel() +
-                w.head_weight.numel() + w.head_bias.numel();
+    int64_t n = 0;
+    for (const Tensor* t : {&w.patch_weight, &w.patch_bias, &w.patch_norm_weight, &w.patch_norm_bias, &w.class_token,
+                            &w.position_embedding, &w.norm_weight, &w.norm_bias, &w.head_weight, &w.head_bias})
+        n += static_cast<int64_t>(t->values.size());
     for (const auto& b : w.blocks)
         for (const Tensor* t : {&b.ln1_weight, &b.ln1_bias, &b.qkv_weight, &b.qkv_bias, &b.proj_weight, &b.proj_bias,
                                 &b.ln2_weight, &b.ln2_bias, &b.fc1_weight, &b.fc1_bias, &b.fc2_weight, &b.fc2_bias})
-            n += t->numel();
+            n += static_cast<int64_t>(t->values.size());
     return n;
 }
 
@@ -50,7 +53,7 @@ dnnl::post_ops gelu() {  // exact GELU, x * Phi(x)
 // normed (twice in bf16), qkv, context, MLP hidden, positions; f32 counted throughout.
 int64_t activation_bytes_per_token(const ViTConfig& c) {
     const int64_t D = c.hidden_size;
-    return (9 * D + c.intermediate_size + static_cast<int64_t>(c.num_channels) * c.patch_size * c.patch_size) *
+    return (9 * D + c.intermediate_size + patch_vector_size(c.num_channels, c.patch_size, c.shifted_patches)) *
            static_cast<int64_t>(sizeof(float));
 }
 
@@ -88,16 +91,19 @@ private:
     void tiled_attention();  // context = softmax(Q K^T / sqrt(Dh)) V from qkv_, block by block
     void mlp(const ViTBlockParameters& block);
     void layer_norm(const memory& scale, const memory& shift);  // normed = LN(x)
+    void tokenize(const float* images);  // patches_ = the images' token vectors (normalised when shifted)
     void pool();
 
     const ViTModel& model_;
     AttentionObserver attention_observer_;  // empty unless an explanation asks
     // N images, T tokens of width D, H heads of width Dh, MLP width M, K classes.
     int64_t N, C, P, grid_h, grid_w, patches, T, D, H, Dh, M, K;
+    int64_t patch_values;          // per token: C*P*P, or 5*C*P*P with shifted patch tokens
     std::vector<float> position_;  // [T, D]
+    std::vector<float> shifted_;   // one image's stack of shifted copies [5C, H, W] (shifted only)
     dnnl::stream stream_;
 
-    memory patches_;       // [N * patches, C*P*P]
+    memory patches_;       // [N * patches, patch_values]
     memory patch_tokens_;  // [N * patches, D]
     memory x_;             // [N * T, D] the residual stream
     // Buffers marked (a) hold activations between matmuls: bf16 in bf16 mode, else f32 (int8
@@ -119,12 +125,13 @@ private:
     runtime::LinearLayer patch_embed_, qkv_proj_, out_proj_, fc1_, fc2_, head_;
     dnnl::matmul attention_scores_, attention_context_;
     dnnl::layer_normalization_forward token_norm_;
+    dnnl::layer_normalization_forward patch_norm_;  // in place on patches_ (shifted patch tokens only)
     dnnl::softmax_v2_forward softmax_;
     dnnl::reorder to_activation_type_;  // normed_ -> normed_a_ (bf16 only)
     bool converts_ = false;
     int64_t buffer_bytes_ = 0;
     // Each primitive's arguments, built once; per call only LayerNorm's scale and shift change.
-    Args norm_args_, convert_args_, scores_args_, softmax_args_, context_args_;
+    Args norm_args_, convert_args_, scores_args_, softmax_args_, context_args_, patch_norm_args_;
 };
 
 ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
@@ -146,6 +153,7 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     Dh = D / H;
     M = cfg.intermediate_size;
     K = static_cast<int64_t>(cfg.labels.size());
+    patch_values = patch_vector_size(static_cast<int>(C), static_cast<int>(P), cfg.shifted_patches);
     attention_kernel_ = runtime::choose_attention_kernel(runtime::attention_kernel(), N, H, T);
     const bool full = attention_kernel_ == runtime::AttentionKernel::Full;
     check_session_memory(cfg, N, T, attention_kernel_);
@@ -193,6 +201,15 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
                                                 dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
         runtime::user_scratchpad_attr(), engine);
     token_norm_ = dnnl::layer_normalization_forward(norm_pd);
+    dnnl::layer_normalization_forward::primitive_desc patch_norm_pd;
+    if (cfg.shifted_patches) {
+        patch_norm_pd = dnnl::layer_normalization_forward::primitive_desc(
+            dnnl::layer_normalization_forward::desc(
+                dnnl::prop_kind::forward_inference, plain_desc({N * patches, patch_values}), cfg.layer_norm_eps,
+                dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
+            runtime::user_scratchpad_attr(), engine);
+        patch_norm_ = dnnl::layer_normalization_forward(patch_norm_pd);
+    }
 
     // One scratchpad, big enough for every primitive (they run one at a time).
     size_t scratchpad_bytes = 0;
@@ -200,10 +217,11 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
                          fc1_.scratchpad_bytes(), fc2_.scratchpad_bytes(), head_.scratchpad_bytes(),
                          full ? scores_pd.scratchpad_desc().get_size() : 0,
                          full ? context_pd.scratchpad_desc().get_size() : 0,
-                         full ? softmax_pd.scratchpad_desc().get_size() : 0, norm_pd.scratchpad_desc().get_size()})
+                         full ? softmax_pd.scratchpad_desc().get_size() : 0, norm_pd.scratchpad_desc().get_size(),
+                         cfg.shifted_patches ? patch_norm_pd.scratchpad_desc().get_size() : 0})
         scratchpad_bytes = std::max(scratchpad_bytes, bytes);
 
-    patches_ = memory(plain_desc({N * patches, C * P * P}), engine);
+    patches_ = memory(plain_desc({N * patches, patch_values}), engine);
     patch_tokens_ = memory(plain_desc({N * patches, D}), engine);
     x_ = memory(plain_desc({N * T, D}), engine);
     normed_ = memory(plain_desc({N * T, D}), engine);
@@ -236,8 +254,12 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     softmax_args_ = {{DNNL_ARG_SRC, scores_}, {DNNL_ARG_DST, probabilities_}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     context_args_ = {{DNNL_ARG_SRC, probabilities_}, {DNNL_ARG_WEIGHTS, values_}, {DNNL_ARG_DST, context_heads_},
                      {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+    if (cfg.shifted_patches)
+        patch_norm_args_ = {{DNNL_ARG_SRC, patches_}, {DNNL_ARG_DST, patches_}, {DNNL_ARG_SCALE, model.patch_norm_scale()},
+                            {DNNL_ARG_SHIFT, model.patch_norm_shift()}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
 
     buffer_bytes_ = static_cast<int64_t>(position_.size() * sizeof(float));
+    if (cfg.shifted_patches) buffer_bytes_ += kShiftedCopies * C * height * width * int64_t(sizeof(float));
     for (const memory* owned : {&patches_, &patch_tokens_, &x_, &normed_, &qkv_, &context_, &hidden_, &pooled_,
                                 &logits_, &scratchpad_})
         buffer_bytes_ += owned->get_desc().get_size();
@@ -254,12 +276,7 @@ void ViTSession::linear(runtime::LinearLayer& layer, const memory& src, const ru
 }
 
 void ViTSession::run(const float* images, float* logits) {
-    const int64_t image_size = C * grid_h * P * grid_w * P, patch_values = patches * C * P * P;
-    float* patch_data = static_cast<float*>(patches_.get_data_handle());
-    for (int64_t n = 0; n < N; ++n)
-        patchify(images + n * image_size, static_cast<int>(C), static_cast<int>(grid_h * P), static_cast<int>(grid_w * P),
-                 static_cast<int>(P), patch_data + n * patch_values);
-
+    tokenize(images);
     linear(patch_embed_, patches_, model_.patch_embedding(), patch_tokens_);
     assemble_tokens();
 
@@ -275,6 +292,18 @@ void ViTSession::run(const float* images, float* logits) {
     linear(head_, pooled_, model_.head(), logits_);
     stream_.wait();
     std::memcpy(logits, logits_.get_data_handle(), N * K * sizeof(float));
+}
+
+// patches_[n] = the token vectors of image n: its patches, or with shifted patch tokens the
+// patches of its stack of shifted copies, each vector then normalised (LayerNorm).
+void ViTSession::tokenize(const float* images) {
+    const int64_t height = grid_h * P, width = grid_w * P, image_size = C * height * width;
+    float* patch_data = static_cast<float*>(patches_.get_data_handle());
+    const bool shifted = model_.config().shifted_patches;
+    for (int64_t n = 0; n < N; ++n)
+        patch_vectors(images + n * image_size, static_cast<int>(C), static_cast<int>(height), static_cast<int>(width),
+                      static_cast<int>(P), shifted, shifted_, patch_data + n * patches * patch_values);
+    if (shifted) patch_norm_.execute(stream_, patch_norm_args_);
 }
 
 // x[n] = [class token; patch tokens of image n] + position
@@ -400,6 +429,10 @@ ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme s
         b.fc2 = runtime::prepare_linear(w.fc2_weight, w.fc2_bias, type);
         blocks_.push_back(std::move(b));
     }
+    if (config_.shifted_patches) {
+        patch_norm_scale_ = vector_memory(weights.patch_norm_weight);
+        patch_norm_shift_ = vector_memory(weights.patch_norm_bias);
+    }
     norm_scale_ = vector_memory(weights.norm_weight);
     norm_shift_ = vector_memory(weights.norm_bias);
     head_ = runtime::prepare_linear(weights.head_weight, weights.head_bias);
@@ -444,11 +477,12 @@ ModelSummary ViTModel::summary() const {
                      std::to_string(c.image_width) + "x" + std::to_string(c.num_channels) + ", " +
                      (c.pooling == Pooling::Cls ? "class-token" : "mean") + " pooling, " +
                      (c.position_embedding == PositionEmbeddingType::Learned ? "learned" : "sine-cosine") +
-                     " positions";
+                     " positions" + (c.shifted_patches ? ", shifted patch tokens" : "");
     const int64_t patches = static_cast<int64_t>(c.image_height / c.patch_size) * (c.image_width / c.patch_size);
     const int64_t T = patches + (has_class_token() ? 1 : 0), D = c.hidden_size, M = c.intermediate_size;
     const int64_t per_block = 2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * 2 * T * D * M;
-    s.flops_per_image = 2 * patches * c.num_channels * c.patch_size * c.patch_size * D + c.num_layers * per_block +
+    s.flops_per_image = 2 * patches * patch_vector_size(c.num_channels, c.patch_size, c.shifted_patches) * D +
+                        c.num_layers * per_block +
                         2 * D * static_cast<int64_t>(c.labels.size());
     return s;
 }

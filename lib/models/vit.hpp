@@ -49,6 +49,9 @@ public:
     bool has_class_token() const { return !class_token_.empty(); }
     const std::vector<float>& class_token() const { return class_token_; }
     const runtime::LinearWeights& patch_embedding() const { return patch_embedding_; }
+    // Shifted patch tokens only: the LayerNorm on each token's vector before the embedding.
+    const dnnl::memory& patch_norm_scale() const { return patch_norm_scale_; }
+    const dnnl::memory& patch_norm_shift() const { return patch_norm_shift_; }
     const std::vector<ViTBlockParameters>& blocks() const { return blocks_; }
     const dnnl::memory& norm_scale() const { return norm_scale_; }
     const dnnl::memory& norm_shift() const { return norm_shift_; }
@@ -63,6 +66,7 @@ private:
     std::vector<float> class_token_;         // [D] or empty
     std::vector<float> trained_position_;    // [T, D] learned, or empty for sincos2d
     runtime::LinearWeights patch_embedding_; // Conv2d(C, D, P, stride P) as a Linear on patches
+    dnnl::memory patch_norm_scale_, patch_norm_shift_;  // [5*C*P*P], shifted patch tokens only
     std::vector<ViTBlockParameters> blocks_;
     dnnl::memory norm_scale_, norm_shift_;
     runtime::LinearWeights head_;

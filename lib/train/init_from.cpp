@@ -145,8 +145,11 @@ void put_vit(const ViTArchitecture& arch, const ViTConfig& stored, const ViTWeig
     const ViTParameters v = vit_parameter_views(arch, layout, parameters.data());
     const ViTConfig& c = arch.config;
     const int64_t D = c.hidden_size, M = c.intermediate_size, K = arch.classes();
-    copy_tensor(w.patch_weight, {D, int64_t(c.num_channels) * c.patch_size * c.patch_size}, v.patch_w,
-                "patch embedding weight");
+    copy_tensor(w.patch_weight, {D, arch.patch_values()}, v.patch_w, "patch embedding weight");
+    if (v.patch_norm_w) {
+        copy_tensor(w.patch_norm_weight, {arch.patch_values()}, v.patch_norm_w, "patch LayerNorm weight");
+        copy_tensor(w.patch_norm_bias, {arch.patch_values()}, v.patch_norm_b, "patch LayerNorm bias");
+    }
     copy_tensor(w.patch_bias, {D}, v.patch_b, "patch embedding bias");
     if (v.cls) copy_tensor(w.class_token, {D}, v.cls, "class token");
     if (v.pos && stored.position_embedding == PositionEmbeddingType::Learned) {

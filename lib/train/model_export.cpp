@@ -31,7 +31,8 @@ nlohmann::json vit_config_json(const ViTArchitecture& arch) {
             {"qkv_bias", true},
             {"pooling", c.pooling == Pooling::Cls ? "cls" : "mean"},
             {"position_embedding_type", c.position_embedding == PositionEmbeddingType::Learned ? "learned" : "sincos2d"},
-            {"class_token", arch.class_token}};
+            {"class_token", arch.class_token},
+            {"shifted_patch_tokens", c.shifted_patches}};
 }
 
 void write_trained_model_directory(const std::string& directory, const std::vector<TensorToWrite>& tensors,

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "errors.hpp"
-#include "image/patchify.hpp"
+#include "image/shifted_patches.hpp"
 #include "models/position_embedding.hpp"
 #include "runtime/tiled_attention.hpp"
 
@@ -23,6 +23,10 @@ void add_into(float* dst, const float* src, int64_t count) {  // dst += src
 std::string block_name(int i, const char* field) { return "blocks." + std::to_string(i) + "." + field; }
 
 }  // namespace
+
+int64_t ViTArchitecture::patch_values() const {
+    return patch_vector_size(config.num_channels, config.patch_size, config.shifted_patches);
+}
 
 void check_architecture(const ViTArchitecture& arch) {
     const ViTConfig& c = arch.config;
@@ -43,6 +47,8 @@ void check_architecture(const ViTArchitecture& arch) {
     if (c.image_height % c.patch_size || c.image_width % c.patch_size)
         throw Error("architecture: image size " + std::to_string(c.image_height) + "x" + std::to_string(c.image_width) +
                     " is not divisible into " + std::to_string(c.patch_size) + "-pixel patches");
+    if (c.shifted_patches && c.patch_size < 2)
+        throw Error("architecture: shifted_patch_tokens needs patches of at least 2 pixels (the shift is half a patch)");
     if (c.position_embedding == PositionEmbeddingType::SinCos2D && c.hidden_size % 4)
         throw Error("architecture: sincos2d positions need hidden_size divisible by 4");
     if (c.pooling == Pooling::Cls && !arch.class_token)
@@ -75,7 +81,12 @@ ParameterLayout vit_parameter_layout(const ViTArchitecture& arch) {
     const ViTConfig& c = arch.config;
     const int64_t D = c.hidden_size, M = c.intermediate_size, K = arch.classes(), P = c.patch_size;
     ParameterLayout L;
-    L.add("patch_embed.proj.weight", {D, c.num_channels, P, P}, true);
+    const int64_t copies = c.shifted_patches ? kShiftedCopies : 1;
+    if (c.shifted_patches) {
+        L.add("patch_embed.input_norm.weight", {arch.patch_values()}, false);
+        L.add("patch_embed.input_norm.bias", {arch.patch_values()}, false);
+    }
+    L.add("patch_embed.proj.weight", {D, copies * c.num_channels, P, P}, true);
     L.add("patch_embed.proj.bias", {D}, false);
     if (arch.class_token) L.add("cls_token", {1, 1, D}, false);
     if (c.position_embedding == PositionEmbeddingType::Learned) L.add("pos_embed", {1, arch.tokens(), D}, false);
@@ -105,6 +116,10 @@ ViTParameters vit_parameter_views(const ViTArchitecture& arch, const ParameterLa
     ViTParameters p;
     p.patch_w = at("patch_embed.proj.weight");
     p.patch_b = at("patch_embed.proj.bias");
+    if (arch.config.shifted_patches) {
+        p.patch_norm_w = at("patch_embed.input_norm.weight");
+        p.patch_norm_b = at("patch_embed.input_norm.bias");
+    }
     if (arch.class_token) p.cls = at("cls_token");
     if (arch.config.position_embedding == PositionEmbeddingType::Learned) p.pos = at("pos_embed");
     for (int i = 0; i < arch.config.num_layers; ++i) {
@@ -177,8 +192,9 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
     // ViT sizes measured, patch 4 on 28x28), the tiled kernel beyond.
     tiled_ = attention == TrainAttention::Tiled ||
              (attention == TrainAttention::Auto && N * H * T * T * int64_t(sizeof(float)) > (int64_t(256) << 20));
-    const int64_t NT = N * T;
-    patch_ = runtime::LinearTrain(N * Np, C * P * P, D, false, precision);
+    const int64_t NT = N * T, V = arch.patch_values();
+    patch_ = runtime::LinearTrain(N * Np, V, D, false, precision);
+    if (c.shifted_patches) patch_norm_ = runtime::LayerNormTrain(N * Np, V, c.layer_norm_eps);
     qkv_ = runtime::LinearTrain(NT, D, 3 * D, false, precision);
     proj_ = runtime::LinearTrain(NT, D, D, /*accumulate=*/true, precision);
     fc1_ = runtime::LinearTrain(NT, D, M, false, precision);
@@ -188,7 +204,14 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
     gelu_ = runtime::GeluTrain(NT * M);
     if (!tiled_) attention_ = runtime::AttentionTrain(N, T, H, D / H, precision);
 
-    acts_.patches.resize(N * Np * C * P * P);
+    acts_.patches.resize(N * Np * V);
+    if (c.shifted_patches) {
+        acts_.patches_normed.resize(N * Np * V);
+        acts_.patch_mean.resize(N * Np);
+        acts_.patch_var.resize(N * Np);
+        dpatches_normed_.resize(N * Np * V);
+        dpatches_.resize(N * Np * V);
+    }
     acts_.patch_tokens.resize(N * Np * D);
     acts_.tokens.resize(NT * D);
     acts_.blocks.resize(c.num_layers);
@@ -216,7 +239,7 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
             w.fc1.resize(M * D);
             w.fc2.resize(D * M);
         }
-        patch_w_bf16_.resize(D * C * P * P);
+        patch_w_bf16_.resize(D * V);
         head_w_bf16_.resize(K * D);
     }
     acts_.norm.resize(NT * D);
@@ -252,13 +275,18 @@ void ViTTrainSession::linear_backward(runtime::LinearTrain& layer, const float* 
 
 const float* ViTTrainSession::forward(const ViTParameters& p, const float* images) {
     ViTActivations& a = acts_;
-    const int64_t NT = N * T, prefix = T - Np, patch_values = Np * C * P * P;
+    const int64_t NT = N * T, prefix = T - Np, image_values = Np * arch_.patch_values();
     const int64_t image_size = C * arch_.config.image_height * arch_.config.image_width;
+    const bool shifted = arch_.config.shifted_patches;
     for (int64_t n = 0; n < N; ++n)
-        patchify(images + n * image_size, static_cast<int>(C), arch_.config.image_height, arch_.config.image_width,
-                 static_cast<int>(P), a.patches.data() + n * patch_values);
-    linear_forward(patch_, a.patches.data(), a.patches_bf16, p.patch_w, patch_w_bf16_, p.patch_b,
-                   a.patch_tokens.data());
+        patch_vectors(images + n * image_size, static_cast<int>(C), arch_.config.image_height, arch_.config.image_width,
+                      static_cast<int>(P), shifted, shifted_, a.patches.data() + n * image_values);
+    // patch tokens = (LN_patch(token vectors) when shifted) W_patch^T + b_patch
+    if (shifted)
+        patch_norm_.forward(stream_, a.patches.data(), p.patch_norm_w, p.patch_norm_b, a.patches_normed.data(),
+                            a.patch_mean.data(), a.patch_var.data());
+    linear_forward(patch_, shifted ? a.patches_normed.data() : a.patches.data(), a.patches_bf16, p.patch_w,
+                   patch_w_bf16_, p.patch_b, a.patch_tokens.data());
     stream_.wait();
 
     // tokens[n] = [class token; patch tokens of image n] + position
@@ -383,14 +411,23 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
         if (g.cls) add_into(g.cls, dx, D);
         std::memcpy(dpatch_tokens_.data() + n * Np * D, dx + prefix * D, Np * D * sizeof(float));
     }
-    linear_backward(patch_, dpatch_tokens_.data(), a.patches.data(), a.patches_bf16, p.patch_w, patch_w_bf16_, nullptr,
-                    g.patch_w, g.patch_b);
+    if (!arch_.config.shifted_patches)
+        return linear_backward(patch_, dpatch_tokens_.data(), a.patches.data(), a.patches_bf16, p.patch_w,
+                               patch_w_bf16_, nullptr, g.patch_w, g.patch_b);
+    linear_backward(patch_, dpatch_tokens_.data(), a.patches_normed.data(), a.patches_bf16, p.patch_w, patch_w_bf16_,
+                    dpatches_normed_.data(), g.patch_w, g.patch_b);
+    // The token vectors are data: their gradient (dpatches_) is computed and dropped.
+    patch_norm_.backward(stream_, dpatches_normed_.data(), a.patches.data(), a.patch_mean.data(), a.patch_var.data(),
+                         p.patch_norm_w, p.patch_norm_b, dpatches_.data(), g.patch_norm_w, g.patch_norm_b);
+    stream_.wait();
 }
 
 std::vector<std::string> ViTTrainSession::implementations() const {
     std::vector<std::string> all;
     for (const auto* linear : {&patch_, &qkv_, &proj_, &fc1_, &fc2_, &head_})
         for (const std::string& s : linear->implementations()) all.push_back(s);
+    if (arch_.config.shifted_patches)
+        for (const std::string& s : patch_norm_.implementations()) all.push_back(s);
     for (const auto& list : {norm_.implementations(), gelu_.implementations(), attention_.implementations()})
         all.insert(all.end(), list.begin(), list.end());
     return all;

@@ -4,6 +4,7 @@
 // session of oneDNN primitives built once per batch size that runs forward and backward.
 //
 //   tokens = [class; patches W_patch^T + b_patch] + position                [N, T, D]
+//            (shifted patch tokens: LN_patch(patches of the shifted copies) W_patch^T + b_patch)
 //   block:   x_mid = x + proj(attention(LN1(x)));  x_out = x_mid + fc2(GELU(fc1(LN2(x_mid))))
 //   logits = head(pool(LN(x)))        pool: the class token, or the mean of the patch tokens
 //
@@ -34,6 +35,8 @@ struct ViTArchitecture {
     int grid_w() const { return config.image_width / config.patch_size; }
     int patches() const { return grid_h() * grid_w(); }
     int tokens() const { return patches() + (class_token ? 1 : 0); }
+    // Values per token: C*P*P, or 5*C*P*P with shifted patch tokens.
+    int64_t patch_values() const;
     int classes() const { return static_cast<int>(config.labels.size()); }
 };
 
@@ -47,6 +50,8 @@ ViTArchitecture read_architecture(const std::string& config_file);
 
 // The tensors in timm's names and shapes (what vitc's loader reads back):
 //   patch_embed.proj.{weight [D, C, P, P], bias [D]}, cls_token [1, 1, D], pos_embed [1, T, D]
+//   (shifted patch tokens: proj.weight [D, 5C, P, P] and patch_embed.input_norm.{weight, bias}
+//   [5*C*P*P], the LayerNorm before it)
 //   (learned positions only), blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}.*,
 //   norm.{weight, bias}, head.{weight [K, D], bias [K]}.
 ParameterLayout vit_parameter_layout(const ViTArchitecture& arch);
@@ -62,7 +67,8 @@ struct ViTBlockParameters {
 
 // Named views into a parameter (or gradient) buffer laid out by vit_parameter_layout().
 struct ViTParameters {
-    float *patch_w, *patch_b;  // [D, C*P*P], [D]
+    float *patch_w, *patch_b;  // [D, V], [D]; V = patch_values()
+    float *patch_norm_w = nullptr, *patch_norm_b = nullptr;  // [V], shifted patch tokens only
     float* cls = nullptr;      // [D], or null without a class token
     float* pos = nullptr;      // [T, D] learned, or null for fixed sine-cosine positions
     std::vector<ViTBlockParameters> blocks;
@@ -93,7 +99,8 @@ struct ViTBlockActivations {
 };
 
 struct ViTActivations {
-    std::vector<float> patches;       // [N*Np, C*P*P]
+    std::vector<float> patches;       // [N*Np, V] the token vectors (V = patch_values())
+    std::vector<float> patches_normed, patch_mean, patch_var;  // [N*Np, V], [N*Np], [N*Np] (shifted only)
     std::vector<float> patch_tokens;  // [N*Np, D]
     std::vector<float> tokens;        // [N*T, D] the first block's input
     std::vector<ViTBlockActivations> blocks;
@@ -139,6 +146,8 @@ private:
     dnnl::stream stream_;
     runtime::LinearTrain patch_, qkv_, proj_, fc1_, fc2_, head_;
     runtime::LayerNormTrain norm_;
+    runtime::LayerNormTrain patch_norm_;  // shifted patch tokens only
+    std::vector<float> shifted_;          // one image's stack of shifted copies (shifted only)
     runtime::GeluTrain gelu_;
     bool tiled_ = false;
     runtime::AttentionTrain attention_;  // full attention only
@@ -152,7 +161,7 @@ private:
     std::vector<runtime::bfloat16> patch_w_bf16_, head_w_bf16_;
     // Gradient scratch, reused by every block (backward runs one block at a time).
     std::vector<float> dresidual_, dnormed_, dln_in_, dcontext_, dqkv_, dprobs_, dscores_, dgelu_, dfc1_,
-        dpooled_, dpatch_tokens_;
+        dpooled_, dpatch_tokens_, dpatches_normed_, dpatches_;
 };
 
 }  // namespace vitc::train
