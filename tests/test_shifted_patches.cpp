@@ -17,6 +17,7 @@
 #include "io/safetensors.hpp"
 #include "models/model.hpp"
 #include "test_helpers.hpp"
+#include "train/model_export.hpp"
 #include "train/vit_train.hpp"
 
 using namespace vitc;
@@ -110,9 +111,9 @@ TEST_CASE("Shifted patch tokens: vitc's inference gives PyTorch's logits on the 
 
 TEST_CASE("Shifted patch tokens: configs and weights that do not fit are refused with the reason", "[vit][shifted]") {
     test::TempDir tmp;
-    // Without the flag the 10-channel embedding is not an image model.
+    // Without the flag: the patch LayerNorm's tensors name what is missing.
     CHECK_THAT(load_error(fixture_model_directory(tmp, "plain", {{"shifted_patch_tokens", false}})),
-               Catch::Contains("num_channels"));
+               Catch::Contains("must say \"shifted_patch_tokens\": true"));
     CHECK_THAT(load_error(fixture_model_directory(tmp, "not_bool", {{"shifted_patch_tokens", "yes"}})),
                Catch::Contains("'shifted_patch_tokens' must be true or false"));
     // A plain Hugging Face ViT (3 channels) marked shifted: its embedding is not 5 copies wide.
@@ -126,4 +127,13 @@ TEST_CASE("Shifted patch tokens: configs and weights that do not fit are refused
     train::ViTArchitecture arch = train::read_architecture(kFixture + "/config.json");
     arch.config.patch_size = 1;
     CHECK_THROWS_WITH(train::check_architecture(arch), Catch::Contains("at least 2 pixels"));
+}
+
+TEST_CASE("Shifted patch tokens: a plain ViT's written config (and checkpoint architecture) does not name them", "[vit][shifted]") {
+    // A checkpoint records this JSON and --resume compares it key by key: checkpoints written
+    // before the field existed must still resume.
+    train::ViTArchitecture arch = train::read_architecture(kFixture + "/config.json");
+    CHECK(train::vit_config_json(arch).at("shifted_patch_tokens") == true);
+    arch.config.shifted_patches = false;
+    CHECK_FALSE(train::vit_config_json(arch).contains("shifted_patch_tokens"));
 }

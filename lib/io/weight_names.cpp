@@ -154,6 +154,9 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
     settle(config.hidden_size, patch_shape[0], "hidden_size", path);
     // With shifted patch tokens the embedding sees 5 copies of each channel.
     const int64_t copies = config.shifted_patches ? kShiftedCopies : 1;
+    if (!config.shifted_patches && n.patch_norm_weight && reader.has(n.patch_norm_weight))
+        throw ModelError(path, std::string("the weights have '") + n.patch_norm_weight +
+                                   "', a shifted-patch-token ViT's; its config.json must say \"shifted_patch_tokens\": true");
     if (patch_shape[1] % copies)
         throw ModelError(path, std::string("tensor '") + n.patch_weight + "' has shape " + shape_string(patch_shape) +
                                    ", expected [hidden, 5 x channels, patch, patch] for shifted patch tokens");

@@ -403,7 +403,7 @@ void ViTSession::pool() {
 dnnl::memory vector_memory(const Tensor& t) { return runtime::copy_to_memory(t.values, {t.numel()}); }
 
 // The patch embedding is a Conv2d(C, D, P, stride P): on patchified input it is a Linear layer
-// with weight [D, C*P*P].
+// with weight [D, C*P*P] ([D, 5*C*P*P] with shifted patch tokens).
 runtime::LinearWeights prepare_patch_embedding(const ViTWeights& w) {
     Tensor flat{{w.patch_weight.dim(0), w.patch_weight.numel() / w.patch_weight.dim(0)}, w.patch_weight.values};
     return runtime::prepare_linear(flat, w.patch_bias);

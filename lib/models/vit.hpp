@@ -2,6 +2,7 @@
 // The Vision Transformer (Dosovitskiy et al., 2021) on one page:
 //
 //   tokens  = [class; patchify(image) W_patch^T + b_patch] + position      [T, D]
+//             (shifted patch tokens: LN(patchify(image and 4 shifted copies)) W_patch^T + b_patch)
 //   for each block:
 //     x = x + proj(attention(LN1(x)))        attention = softmax(Q K^T / sqrt(d_head)) V per head
 //     x = x + fc2(GELU(fc1(LN2(x))))

@@ -17,7 +17,7 @@ void write_text(const std::string& path, const std::string& text) {
 
 nlohmann::json vit_config_json(const ViTArchitecture& arch) {
     const ViTConfig& c = arch.config;
-    return {{"model_type", "vit"},
+    nlohmann::json config = {{"model_type", "vit"},
             {"architectures", {"ViTForImageClassification"}},
             {"hidden_size", c.hidden_size},
             {"num_hidden_layers", c.num_layers},
@@ -31,8 +31,11 @@ nlohmann::json vit_config_json(const ViTArchitecture& arch) {
             {"qkv_bias", true},
             {"pooling", c.pooling == Pooling::Cls ? "cls" : "mean"},
             {"position_embedding_type", c.position_embedding == PositionEmbeddingType::Learned ? "learned" : "sincos2d"},
-            {"class_token", arch.class_token},
-            {"shifted_patch_tokens", c.shifted_patches}};
+            {"class_token", arch.class_token}};
+    // Only when set: this JSON is also the architecture a checkpoint records, and checkpoints
+    // written before the field existed must still resume.
+    if (c.shifted_patches) config["shifted_patch_tokens"] = true;
+    return config;
 }
 
 void write_trained_model_directory(const std::string& directory, const std::vector<TensorToWrite>& tensors,
