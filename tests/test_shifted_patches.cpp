@@ -98,8 +98,9 @@ TEST_CASE("Shifted patch tokens: vitc's inference gives PyTorch's logits on the 
         CHECK((model->summary().architecture.find("shifted patch tokens") != std::string::npos) == (fixture == kFixture));
         // The patch LayerNorm's weight and bias count among the parameters, as the training layout has them.
         train::ViTArchitecture arch = train::read_architecture(config_path(dir));
+        const train::ParameterLayout layout = train::vit_parameter_layout(arch);  // tensors() refers into it
         int64_t parameters = 0;
-        for (const train::ParameterTensor& t : train::vit_parameter_layout(arch).tensors()) parameters += t.numel;
+        for (const train::ParameterTensor& t : layout.tensors()) parameters += t.numel;
         CHECK(model->summary().parameters == parameters);
         std::vector<float> logits(expected.size());
         model->create_session(static_cast<int>(shape.shape[0]), static_cast<int>(shape.shape[2]),
