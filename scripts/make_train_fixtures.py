@@ -5,7 +5,8 @@
 
 Each case folder holds
   config.json         the architecture in the HF-style fields vitc reads (+ "pooling",
-                      "position_embedding_type", "class_token", "shifted_patch_tokens") and the
+                      "position_embedding_type", "class_token", "shifted_patch_tokens",
+                      "locality_self_attention") and the
                       training settings of the optimiser runs ("label_smoothing", "adamw", "sgd");
   fixture.safetensors F32 tensors:
       input [N, C, H, W], labels [N] (class indices stored as floats)
@@ -29,7 +30,10 @@ float32. Pre-norm ViT: exact erf GELU, LayerNorm eps 1e-6, attention softmax(Q K
 class token or mean of the patch tokens (after the final LayerNorm), learned positions or the
 fixed 2-D sine-cosine ones (zero for the class token); with "shifted_patch_tokens" (one case) the
 tokens come from the image and four half-patch diagonally shifted copies, LayerNorm on each token's
-vector, then the Linear patch embedding. Loss: F.cross_entropy with label smoothing.
+vector, then the Linear patch embedding; with "locality_self_attention" (one case) each head h
+scores exp(t_h) q.k with a learned log-temperature t_h (blocks.i.attn.log_temperature [H]) instead
+of q.k / sqrt(Dh), and the diagonal is masked to -inf before the softmax (Lee et al. 2021, LSA).
+Loss: F.cross_entropy with label smoothing.
 
 Optimisers (PyTorch's, in float64) with the learning rate set before each step s of S = 10:
     lr_s = lr (s + 1) / W                               s < W  (linear warm-up, W steps)
@@ -71,6 +75,8 @@ CASES = [
          pooling="cls", class_token=True, posemb="sincos2d", smoothing=0.1),
     dict(name="p4_cls_learned_shifted", patch=4, channels=2, image=12, D=16, heads=2, depth=2, mlp=32, classes=3, N=3,
          pooling="cls", class_token=True, posemb="learned", smoothing=0.1, shifted=True),
+    dict(name="p2_mean_sincos_shifted_lsa", patch=2, channels=1, image=8, D=16, heads=2, depth=2, mlp=32, classes=3,
+         N=3, pooling="mean", class_token=False, posemb="sincos2d", smoothing=0.1, shifted=True, lsa=True),
 ]
 COPIES = 5  # shifted patch tokens: the image and four diagonally shifted copies
 ADAMW = dict(lr=3e-3, warmup=3, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.05, clip=1.0)
@@ -102,7 +108,10 @@ def parameter_shapes(c):
     for i in range(c["depth"]):
         b = f"blocks.{i}."
         shapes += [(b + "norm1.weight", [D]), (b + "norm1.bias", [D]), (b + "attn.qkv.weight", [3 * D, D]),
-                   (b + "attn.qkv.bias", [3 * D]), (b + "attn.proj.weight", [D, D]), (b + "attn.proj.bias", [D]),
+                   (b + "attn.qkv.bias", [3 * D])]
+        if c.get("lsa"):
+            shapes.append((b + "attn.log_temperature", [c["heads"]]))
+        shapes += [(b + "attn.proj.weight", [D, D]), (b + "attn.proj.bias", [D]),
                    (b + "norm2.weight", [D]), (b + "norm2.bias", [D]), (b + "mlp.fc1.weight", [M, D]),
                    (b + "mlp.fc1.bias", [M]), (b + "mlp.fc2.weight", [D, M]), (b + "mlp.fc2.bias", [D])]
     shapes += [("norm.weight", [D]), ("norm.bias", [D]), ("head.weight", [K, D]), ("head.bias", [K])]
@@ -116,6 +125,10 @@ def init_parameters(c, g):
         n = torch.randn(shape, generator=g, dtype=torch.float64)
         if "norm" in name and name.endswith("weight"):
             v = 1.0 + 0.2 * n
+        elif name.endswith("log_temperature"):
+            # Around plain attention's 1/sqrt(Dh), each head apart (the gradient test then also
+            # sees attention sharper and softer than plain).
+            v = math.log(1.0 / math.sqrt(c["D"] // c["heads"])) + 0.1 * n
         elif name.endswith("bias"):
             v = 0.2 * n
         elif name in ("cls_token", "pos_embed"):
@@ -227,7 +240,14 @@ def forward(p, c, x, ops=ExactOps):
         y = F.layer_norm(t, (D,), p[b + "norm1.weight"], p[b + "norm1.bias"], LN_EPS)
         qkv = ops.linear(y, p[b + "attn.qkv.weight"], p[b + "attn.qkv.bias"])
         q, k, v = qkv.reshape(N, T, 3, H, Dh).permute(2, 0, 3, 1, 4)  # [N, H, T, Dh] each
-        a = torch.softmax(ops.matmul(q, k.transpose(-1, -2), math.sqrt(Dh)), dim=-1)
+        if c.get("lsa"):
+            # exp(t_h) q.k, written as vitc's bf16 arithmetic has it: the queries scaled in full
+            # precision by exp(t_h) sqrt(Dh), then the product divided by sqrt(Dh) as usual.
+            q = q * (p[b + "attn.log_temperature"].exp() * math.sqrt(Dh)).view(1, H, 1, 1)
+        scores = ops.matmul(q, k.transpose(-1, -2), math.sqrt(Dh))
+        if c.get("lsa"):
+            scores = scores.masked_fill(torch.eye(T, dtype=torch.bool), float("-inf"))
+        a = torch.softmax(scores, dim=-1)
         ctx = ops.matmul(a, v).transpose(1, 2).reshape(N, T, D)
         t = t + ops.linear(ctx, p[b + "attn.proj.weight"], p[b + "attn.proj.bias"])
         y = F.layer_norm(t, (D,), p[b + "norm2.weight"], p[b + "norm2.bias"], LN_EPS)
@@ -334,6 +354,8 @@ def write_case(c, seed):
               "label_smoothing": c["smoothing"], "steps": STEPS, "adamw": ADAMW, "sgd": SGD}
     if c.get("shifted"):
         config["shifted_patch_tokens"] = True
+    if c.get("lsa"):
+        config["locality_self_attention"] = True
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")

@@ -16,6 +16,7 @@
 #include "io/model_directory.hpp"
 #include "io/safetensors.hpp"
 #include "models/model.hpp"
+#include "fixture_model.hpp"
 #include "test_helpers.hpp"
 #include "train/model_export.hpp"
 #include "train/vit_train.hpp"
@@ -28,28 +29,13 @@ namespace {
 const std::string kTrainData = std::string(VITC_TEST_DATA_DIR) + "/train/";
 const std::string kFixture = kTrainData + "p4_cls_learned_shifted";
 
-// A model directory holding a training fixture's config and tensors (the extra ones, inputs and
-// gradients, are not read by the loader).
+// The fixture as a model directory (tests/fixture_model.hpp), with config changes.
 std::string fixture_model_directory(const test::TempDir& tmp, const std::string& name,
                                     const nlohmann::json& config_changes = nlohmann::json::object(),
                                     const std::string& fixture = kFixture) {
-    const std::string dir = tmp.file(name);
-    fs::create_directories(dir);
-    nlohmann::json config = read_json_file(fixture + "/config.json");
-    config.merge_patch(config_changes);
-    test::write_file(config_path(dir), config.dump(2));
-    fs::copy_file(fixture + "/fixture.safetensors", weights_path(dir));
-    return dir;
+    return test::fixture_model_directory(tmp, name, fixture, config_changes);
 }
-
-std::string load_error(const std::string& dir) {
-    try {
-        load_model(dir);
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(loaded)";
-}
+using test::load_error;
 
 }  // namespace
 

@@ -63,7 +63,7 @@ Reference naive_attention(const Problem& p) {
             for (int64_t j = 0; j < T; ++j) {
                 double s = 0;
                 for (int64_t d = 0; d < Dh; ++d) s += at(p.q, i, d) * at(p.k, j, d);
-                P[i * T + j] = s * scale;
+                P[i * T + j] = p.shape.exclude_self && i == j ? -INFINITY : s * scale;
                 m = std::max(m, P[i * T + j]);
             }
             double sum = 0;
@@ -154,6 +154,12 @@ TEST_CASE("tiled attention equals the naive reference, forward and backward", "[
     SECTION("blocks larger than the sequence, one query row per block") { check_against_reference({1, 1, 5, 3}, {1, 64}); }
     SECTION("the default blocks, several key blocks") { check_against_reference({1, 2, 530, 16}, {}); }
     SECTION("head width 64, 200 tokens") { check_against_reference({1, 1, 200, 64}, {64, 48}); }
+    // Locality self-attention: the diagonal masked, wherever it falls in the blocks.
+    SECTION("without attention to self, uneven blocks") { check_against_reference({2, 3, 37, 8, true}, {8, 16}); }
+    SECTION("without attention to self, one key per block (a row's first block all masked)") {
+        check_against_reference({1, 2, 6, 4, true}, {2, 1});
+    }
+    SECTION("without attention to self, the default blocks") { check_against_reference({1, 2, 530, 16, true}, {}); }
 }
 
 TEST_CASE("tiled attention on the packed qkv layout matches PyTorch's forward and gradients", "[attention]") {
@@ -276,13 +282,18 @@ TEST_CASE("tiled attention refuses empty shapes", "[attention]") {
     HeadsView<float> view{x.data(), 8, 8, 8};
     CHECK_THROWS_WITH(tiled_attention_forward({1, 1, 0, 8}, view, view, view, view, nullptr),
                       Catch::Contains("tokens 0"));
+    CHECK_THROWS_WITH(tiled_attention_forward({1, 1, 1, 8, true}, view, view, view, view, nullptr),
+                      Catch::Contains("at least 2 tokens"));
 }
 
 TEST_CASE("tiled attention's gradients equal the full-matrix training attention's", "[attention][train]") {
     // runtime::AttentionTrain (the [N, H, T, T] oneDNN kernel the trainer uses) on the same packed
     // buffers: context and dqkv must agree within 1e-5. 2 images, 3 heads of 16, 50 tokens (a
-    // patch-4 28x28 image plus the class token), blocks that split it unevenly.
-    const AttentionShape shape{2, 3, 50, 16};
+    // patch-4 28x28 image plus the class token), blocks that split it unevenly; with and without
+    // locality self-attention's mask.
+    const bool exclude_self = GENERATE(false, true);
+    INFO("exclude_self " << exclude_self);
+    const AttentionShape shape{2, 3, 50, 16, exclude_self};
     const int64_t N = shape.images, T = shape.tokens, D = shape.heads * shape.head_dim;
     std::mt19937 rng(5);
     std::normal_distribution<float> normal(0.0f, 1.5f);
@@ -291,7 +302,7 @@ TEST_CASE("tiled attention's gradients equal the full-matrix training attention'
     for (float& x : dcontext) x = normal(rng);
 
     dnnl::stream stream(cpu_engine());
-    AttentionTrain full(N, T, shape.heads, shape.head_dim);
+    AttentionTrain full(N, T, shape.heads, shape.head_dim, Precision::F32, exclude_self);
     std::vector<float> probabilities(N * shape.heads * T * T), scratch1(probabilities.size()), scratch2(probabilities.size());
     std::vector<float> full_context(N * T * D), full_dqkv(qkv.size());
     full.forward(stream, qkv.data(), probabilities.data(), full_context.data());

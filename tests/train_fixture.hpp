@@ -24,7 +24,8 @@ struct SingleThread {
 };
 
 inline const char* const kTrainFixtureCases[] = {"p4_cls_learned", "p1_mean_sincos", "p4_mean_cls_learned_rgb",
-                                                 "p2_cls_sincos", "p4_cls_learned_shifted"};
+                                                 "p2_cls_sincos", "p4_cls_learned_shifted",
+                                                 "p2_mean_sincos_shifted_lsa"};
 
 struct TrainFixture {
     std::string folder;

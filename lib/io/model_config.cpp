@@ -200,6 +200,7 @@ ViTConfig parse_vit_config(const json& j, const std::string& file) {
     else if (pos == "learned" || pos == "absolute") c.position_embedding = PositionEmbeddingType::Learned;
     else throw ModelError(file, "field 'position_embedding_type' = '" + pos + "' (expected learned or sincos2d)");
     c.shifted_patches = get_bool(j, "shifted_patch_tokens", file, false);
+    c.locality_attention = get_bool(j, "locality_self_attention", file, false);
 
     if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
         j["architectures"][0].is_string())

@@ -28,6 +28,10 @@ struct ViTConfig {
     // vitc's extension "shifted_patch_tokens" (image/shifted_patches.hpp): each token also sees
     // four half-patch-shifted copies, normalised by a LayerNorm before the patch embedding.
     bool shifted_patches = false;
+    // vitc's extension "locality_self_attention" (Lee et al. 2021, LSA): each head scales its
+    // scores by a learned temperature exp(t_h) instead of 1/sqrt(d_head), and a token does not
+    // attend to itself (the diagonal of Q K^T is masked before the softmax).
+    bool locality_attention = false;
     std::string hidden_act = "gelu";
     std::string architecture;    // timm's "architecture" or HF's architectures[0]
     std::vector<std::string> labels;  // index -> name; empty: inferred as "class_N"

@@ -15,6 +15,9 @@ struct ViTBlockWeights {
     Tensor ln2_weight, ln2_bias;    // [D]       LayerNorm before the MLP
     Tensor fc1_weight, fc1_bias;    // [M, D]
     Tensor fc2_weight, fc2_bias;    // [D, M]
+    // Locality self-attention only (config.locality_attention): the log of each head's score
+    // scale, [H]; empty otherwise.
+    Tensor log_temperature;
 };
 
 struct ViTWeights {

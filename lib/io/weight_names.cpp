@@ -9,6 +9,9 @@ namespace vitc {
 
 namespace {
 
+// Locality self-attention scales scores by exp(t): |t| <= 30 keeps exp(t) within 1e-13..1e13.
+constexpr float kMaxLogTemperature = 30.0f;
+
 // One row per naming scheme. Block names are relative to block_prefix + index + ".".
 // Hugging Face stores query/key/value apart; timm and torchvision store them stacked.
 struct SchemeNames {
@@ -22,8 +25,10 @@ struct SchemeNames {
     const char *fc1_weight, *fc1_bias, *fc2_weight, *fc2_bias;
     const char *norm_weight, *norm_bias, *head_weight, *head_bias;
     float default_layer_norm_eps;
-    // Shifted patch tokens' LayerNorm (vitc's extension, written in timm's names); null: none.
+    // vitc's extensions, written in timm's names; null: none. Shifted patch tokens' LayerNorm,
+    // and locality self-attention's log-temperature per head (relative to the block).
     const char *patch_norm_weight = nullptr, *patch_norm_bias = nullptr;
+    const char* log_temperature = nullptr;
 };
 
 const SchemeNames kHuggingFace{
@@ -42,7 +47,7 @@ const SchemeNames kTimm{
     "norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
     "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias",
     "norm.weight", "norm.bias", "head.weight", "head.bias", 1e-6f,
-    "patch_embed.input_norm.weight", "patch_embed.input_norm.bias"};
+    "patch_embed.input_norm.weight", "patch_embed.input_norm.bias", "attn.log_temperature"};
 
 const SchemeNames kTorchvision{
     "conv_proj.weight", "conv_proj.bias", "class_token", "encoder.pos_embedding", "encoder.layers.encoder_layer_",
@@ -191,6 +196,14 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
         throw ModelError(path, "hidden_size " + std::to_string(D) + " is not divisible by num_attention_heads " +
                                    std::to_string(config.num_heads));
     if (config.layer_norm_eps == 0) config.layer_norm_eps = n.default_layer_norm_eps;
+    if (config.locality_attention && !n.log_temperature)
+        throw ModelError(path, std::string("locality_self_attention is vitc's extension, stored in timm's names ('") +
+                                   kTimm.block_prefix + "0." + kTimm.log_temperature + "'); these weights are in " +
+                                   weight_scheme_name(scheme) + "'s");
+    if (!config.locality_attention && n.log_temperature && reader.has(block0 + n.log_temperature))
+        throw ModelError(path, "the weights have '" + block0 + n.log_temperature +
+                                   "', a locality-self-attention ViT's; its config.json must say "
+                                   "\"locality_self_attention\": true");
 
     ViTWeights w;
     w.patch_weight = reader.read(n.patch_weight, {D, copies * C, P, P});
@@ -246,6 +259,16 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
         blk.fc1_bias = reader.read(b + n.fc1_bias, {M});
         blk.fc2_weight = reader.read(b + n.fc2_weight, {D, M});
         blk.fc2_bias = reader.read(b + n.fc2_bias, {D});
+        if (config.locality_attention) {
+            blk.log_temperature = reader.read(b + n.log_temperature, {config.num_heads});
+            // exp(t) scales the scores: a crafted t must not overflow them to inf (NaN logits).
+            for (float t : blk.log_temperature.values)
+                if (!(std::abs(t) <= kMaxLogTemperature))
+                    throw ModelError(path, "tensor '" + b + n.log_temperature + "' holds " + std::to_string(t) +
+                                               "; a log-temperature must lie in [-" +
+                                               std::to_string(static_cast<int>(kMaxLogTemperature)) + ", " +
+                                               std::to_string(static_cast<int>(kMaxLogTemperature)) + "]");
+        }
         w.blocks.push_back(std::move(blk));
     }
     w.norm_weight = reader.read(n.norm_weight, {D});

@@ -11,6 +11,7 @@
 #include "image/shifted_patches.hpp"
 #include "models/position_embedding.hpp"
 #include "runtime/attention_kernel.hpp"
+#include "runtime/self_mask.hpp"
 #include "runtime/threads.hpp"
 #include "runtime/tiled_attention.hpp"
 
@@ -32,7 +33,8 @@ int64_t count_parameters(const ViTWeights& w) {
         n += static_cast<int64_t>(t->values.size());
     for (const auto& b : w.blocks)
         for (const Tensor* t : {&b.ln1_weight, &b.ln1_bias, &b.qkv_weight, &b.qkv_bias, &b.proj_weight, &b.proj_bias,
-                                &b.ln2_weight, &b.ln2_bias, &b.fc1_weight, &b.fc1_bias, &b.fc2_weight, &b.fc2_bias})
+                                &b.ln2_weight, &b.ln2_bias, &b.fc1_weight, &b.fc1_bias, &b.fc2_weight, &b.fc2_bias,
+                                &b.log_temperature})
             n += static_cast<int64_t>(t->values.size());
     return n;
 }
@@ -154,6 +156,9 @@ ViTSession::ViTSession(const ViTModel& model, int batch, int height, int width)
     M = cfg.intermediate_size;
     K = static_cast<int64_t>(cfg.labels.size());
     patch_values = patch_vector_size(static_cast<int>(C), static_cast<int>(P), cfg.shifted_patches);
+    if (cfg.locality_attention && T < 2)
+        throw Error("locality self-attention needs at least 2 tokens (a token may not attend to itself); this input "
+                    "gives " + std::to_string(T));
     attention_kernel_ = runtime::choose_attention_kernel(runtime::attention_kernel(), N, H, T);
     const bool full = attention_kernel_ == runtime::AttentionKernel::Full;
     check_session_memory(cfg, N, T, attention_kernel_);
@@ -341,7 +346,17 @@ void ViTSession::attention(const ViTBlockParameters& block) {
         return;
     }
     attention_scores_.execute(stream_, scores_args_);  // queries_ x keys_transposed_ / sqrt(Dh) -> scores_
+    const bool exclude_self = model_.config().locality_attention;
+    if (exclude_self) {  // locality self-attention: no token attends to itself
+        stream_.wait();
+        runtime::mask_self_scores(static_cast<float*>(scores_.get_data_handle()), N * H, T);
+    }
     softmax_.execute(stream_, softmax_args_);          // scores_ -> probabilities_
+    if (exclude_self) {
+        stream_.wait();
+        if (converts_) runtime::zero_self_probabilities(static_cast<runtime::bfloat16*>(probabilities_.get_data_handle()), N * H, T);
+        else runtime::zero_self_probabilities(static_cast<float*>(probabilities_.get_data_handle()), N * H, T);
+    }
     if (attention_observer_) {  // explain/: attention rollout reads every layer's probabilities
         stream_.wait();
         attention_observer_(static_cast<int>(&block - model_.blocks().data()), probabilities_);
@@ -354,7 +369,7 @@ void ViTSession::attention(const ViTBlockParameters& block) {
 // blocks with a running softmax (runtime/tiled_attention.hpp). bf16 mode reads and writes bf16.
 void ViTSession::tiled_attention() {
     stream_.wait();
-    const runtime::AttentionShape shape{N, H, T, Dh};
+    const runtime::AttentionShape shape{N, H, T, Dh, model_.config().locality_attention};
     if (converts_) {
         const auto* qkv = static_cast<const runtime::bfloat16*>(qkv_.get_data_handle());
         auto* context = static_cast<runtime::bfloat16*>(context_.get_data_handle());
@@ -402,6 +417,20 @@ void ViTSession::pool() {
 
 dnnl::memory vector_memory(const Tensor& t) { return runtime::copy_to_memory(t.values, {t.numel()}); }
 
+// Locality self-attention's temperatures folded into the query rows of the qkv projection: the
+// kernels scale scores by 1/sqrt(Dh), so head h's queries are multiplied by exp(t_h) sqrt(Dh),
+// and the scores come out as exp(t_h) q.k at no cost per image.
+void fold_temperature(const Tensor& log_temperature, int64_t D, Tensor& qkv_weight, Tensor& qkv_bias) {
+    const int64_t H = log_temperature.numel(), Dh = D / H;
+    for (int64_t h = 0; h < H; ++h) {
+        const float factor = std::exp(log_temperature.values[h]) * std::sqrt(static_cast<float>(Dh));
+        for (int64_t row = h * Dh; row < (h + 1) * Dh; ++row) {
+            for (int64_t col = 0; col < D; ++col) qkv_weight.values[row * D + col] *= factor;
+            qkv_bias.values[row] *= factor;
+        }
+    }
+}
+
 // The patch embedding is a Conv2d(C, D, P, stride P): on patchified input it is a Linear layer
 // with weight [D, C*P*P] ([D, 5*C*P*P] with shifted patch tokens).
 runtime::LinearWeights prepare_patch_embedding(const ViTWeights& w) {
@@ -423,7 +452,13 @@ ViTModel::ViTModel(ViTConfig config, Preprocessing preprocessing, WeightScheme s
         b.ln2_scale = vector_memory(w.ln2_weight);
         b.ln2_shift = vector_memory(w.ln2_bias);
         const auto type = weight_data_type(precision);
-        b.qkv = runtime::prepare_linear(w.qkv_weight, w.qkv_bias, type);
+        if (config_.locality_attention) {
+            Tensor qkv_weight = w.qkv_weight, qkv_bias = w.qkv_bias;
+            fold_temperature(w.log_temperature, config_.hidden_size, qkv_weight, qkv_bias);
+            b.qkv = runtime::prepare_linear(qkv_weight, qkv_bias, type);
+        } else {
+            b.qkv = runtime::prepare_linear(w.qkv_weight, w.qkv_bias, type);
+        }
         b.proj = runtime::prepare_linear(w.proj_weight, w.proj_bias, type);
         b.fc1 = runtime::prepare_linear(w.fc1_weight, w.fc1_bias, type);
         b.fc2 = runtime::prepare_linear(w.fc2_weight, w.fc2_bias, type);
@@ -477,7 +512,8 @@ ModelSummary ViTModel::summary() const {
                      std::to_string(c.image_width) + "x" + std::to_string(c.num_channels) + ", " +
                      (c.pooling == Pooling::Cls ? "class-token" : "mean") + " pooling, " +
                      (c.position_embedding == PositionEmbeddingType::Learned ? "learned" : "sine-cosine") +
-                     " positions" + (c.shifted_patches ? ", shifted patch tokens" : "");
+                     " positions" + (c.shifted_patches ? ", shifted patch tokens" : "") +
+                     (c.locality_attention ? ", locality self-attention" : "");
     const int64_t patches = static_cast<int64_t>(c.image_height / c.patch_size) * (c.image_width / c.patch_size);
     const int64_t T = patches + (has_class_token() ? 1 : 0), D = c.hidden_size, M = c.intermediate_size;
     const int64_t per_block = 2 * T * D * 3 * D + 2 * 2 * T * T * D + 2 * T * D * D + 2 * 2 * T * D * M;

@@ -7,6 +7,8 @@
 //     x = x + proj(attention(LN1(x)))        attention = softmax(Q K^T / sqrt(d_head)) V per head
 //     x = x + fc2(GELU(fc1(LN2(x))))
 //   logits  = head(pool(LN(x)))                pool: the class token, or the mean of patch tokens
+//   (locality self-attention: per head softmax(exp(t_h) Q K^T) with the diagonal masked; the
+//   temperature is folded into the query weights at load)
 //
 // ViTModel holds the immutable weights, already reordered for oneDNN; ViTSession holds the
 // primitives and buffers for one batch size and image size (see vit.cpp for the forward pass).

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "errors.hpp"
+#include "runtime/self_mask.hpp"
 
 namespace vitc::runtime {
 
@@ -17,8 +18,11 @@ dnnl::matmul::primitive_desc batched_matmul(const dnnl::memory::desc& a, const d
 
 }  // namespace
 
-AttentionTrain::AttentionTrain(int64_t N, int64_t T, int64_t H, int64_t Dh, Precision precision)
-    : D_(H * Dh), head_values_(N * H * T * Dh), bf16_(precision == Precision::BF16) {
+AttentionTrain::AttentionTrain(int64_t N, int64_t T, int64_t H, int64_t Dh, Precision precision, bool exclude_self)
+    : D_(H * Dh), head_values_(N * H * T * Dh), matrices_(N * H), tokens_(T), bf16_(precision == Precision::BF16),
+      exclude_self_(exclude_self) {
+    if (exclude_self && T < 2)
+        throw Error("locality self-attention needs at least 2 tokens (a token may not attend to itself)");
     const int64_t D = D_;
     const auto& engine = cpu_engine();
     const data_type t = bf16_ ? data_type::bf16 : data_type::f32;  // the matmul operands
@@ -112,7 +116,15 @@ void AttentionTrain::forward(dnnl::stream& stream, const float* qkv, float* prob
     ctx_.set_data_handle(context);
     to_heads_.execute(stream, packed_, heads_m_);
     scores_.execute(stream, {{DNNL_ARG_SRC, q_}, {DNNL_ARG_WEIGHTS, kt_}, {DNNL_ARG_DST, probs_}});
+    if (exclude_self_) {
+        stream.wait();
+        mask_self_scores(probabilities, matrices_, tokens_);
+    }
     softmax_.execute(stream, {{DNNL_ARG_SRC, probs_}, {DNNL_ARG_DST, probs_}});  // in place
+    if (exclude_self_) {
+        stream.wait();
+        zero_self_probabilities(probabilities, matrices_, tokens_);
+    }
     if (bf16_) {
         probs_to_bf16_.run(stream, probabilities, probabilities_bf16);
         probs_op_.set_data_handle(probabilities_bf16);

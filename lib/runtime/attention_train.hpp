@@ -2,7 +2,7 @@
 // Multi-head self-attention for training, on oneDNN, reading Q, K and V in place from the
 // packed projection qkv [N*T, 3D] (per row: the D query values, then key, then value; head h is
 // columns h*Dh .. h*Dh+Dh-1 of each):
-//   S = Q K^T / sqrt(Dh)      [N, H, T, T]
+//   S = Q K^T / sqrt(Dh)      [N, H, T, T]  (exclude_self: S_ii = -inf, runtime/self_mask.hpp)
 //   P = softmax(S)            saved for backward (softmax_v2 backward takes its dst)
 //   context = P V             written as [N*T, D], heads side by side
 // Backward, as batched matmuls on transposed ("ba"-strided) views:
@@ -30,7 +30,7 @@ class AttentionTrain {
 public:
     AttentionTrain() = default;
     AttentionTrain(int64_t images, int64_t tokens, int64_t heads, int64_t head_dim,
-                   Precision precision = Precision::F32);
+                   Precision precision = Precision::F32, bool exclude_self = false);
 
     // qkv [N*T, 3D] -> probabilities [N, H, T, T], context [N*T, D]. bf16: probabilities_bf16
     // [N, H, T, T] receives bf16(probabilities), which backward reads; null in f32.
@@ -44,7 +44,8 @@ public:
 
 private:
     int64_t D_ = 0, head_values_ = 0;  // D, and N*H*T*Dh
-    bool bf16_ = false;
+    int64_t matrices_ = 0, tokens_ = 0;  // N*H score matrices of T x T
+    bool bf16_ = false, exclude_self_ = false;
     dnnl::reorder to_heads_, dcontext_to_heads_, from_heads_;
     // [3, N, H, T, Dh] (bf16: 2-byte values), [3, N, H, T, Dh] f32, [N, H, T, Dh] (bf16: 2-byte)
     std::vector<float> heads_, dheads_, dcontext_heads_;

@@ -101,6 +101,11 @@ void online_softmax_block(float* s, int64_t rows, int64_t cols, int64_t ld, floa
 #pragma omp simd reduction(max : block_max)
         for (int64_t j = 0; j < cols; ++j) block_max = row[j] > block_max ? row[j] : block_max;
         const float m_new = std::max(m[r], block_max);
+        if (m_new == -std::numeric_limits<float>::infinity()) {  // every key so far masked
+            std::fill(row, row + cols, 0.0f);
+            correction[r] = 1.0f;
+            continue;
+        }
         // Summed in kLanes partial sums, vectorised or not: the same rounding in every build.
         float lanes[kLanes] = {};
         int64_t j = 0;
@@ -184,6 +189,21 @@ void check_shape(const AttentionShape& s) {
 
 int64_t blocks_of(int64_t count, int64_t block) { return (count + block - 1) / block; }
 
+// Sets the entries of a [rows, cols] block (row stride ld; query rows from q0, key columns from
+// k0) where query == key to `value`: -inf on the scores before the softmax, 0 on the
+// probabilities after it (exp_approx gives 1.6e-38 for -inf, not 0).
+void set_self_entries(float* s, int64_t rows, int64_t cols, int64_t ld, int64_t q0, int64_t k0, float value) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t j = q0 + r - k0;
+        if (j >= 0 && j < cols) s[r * ld + j] = value;
+    }
+}
+
+void check_exclude_self(const AttentionShape& s) {
+    if (s.exclude_self && s.tokens < 2)
+        throw Error("locality self-attention needs at least 2 tokens (a token may not attend to itself)");
+}
+
 // Per-thread scratch of the forward, in floats: scores [bq, bk], accumulator [bq, Dh], m, l,
 // correction [bq], and for bf16 the widened Q [bq, Dh], K and V [bk, Dh] blocks.
 int64_t forward_scratch_floats(const AttentionShape& s, const AttentionBlocks& b) {
@@ -195,6 +215,7 @@ template <typename E>
 void forward(const AttentionShape& shape, HeadsView<const E> q, HeadsView<const E> k, HeadsView<const E> v,
              HeadsView<E> out, float* lse, AttentionBlocks requested) {
     check_shape(shape);
+    check_exclude_self(shape);
     const AttentionBlocks b = resolve_blocks(shape, requested);
     const int64_t T = shape.tokens, Dh = shape.head_dim, bq = b.queries, bk = b.keys;
     const int64_t query_blocks = blocks_of(T, bq);
@@ -226,7 +247,9 @@ void forward(const AttentionShape& shape, HeadsView<const E> q, HeadsView<const 
             const Rows K = rows_as_f32(k.at(n, h, k0), k.token_stride, cols, Dh, wide_k);
             const Rows V = rows_as_f32(v.at(n, h, k0), v.token_stride, cols, Dh, wide_v);
             gemm('N', 'T', rows, cols, Dh, scale, Q.data, Q.stride, K.data, K.stride, 0.0f, s, bk, failures);  // S = Q K^T
+            if (shape.exclude_self) set_self_entries(s, rows, cols, bk, q0, k0, -std::numeric_limits<float>::infinity());
             online_softmax_block(s, rows, cols, bk, m, l, correction);
+            if (shape.exclude_self) set_self_entries(s, rows, cols, bk, q0, k0, 0.0f);
             if (k0 > 0) scale_rows(acc, rows, Dh, correction);
             gemm('N', 'N', rows, Dh, cols, 1.0f, s, bk, V.data, V.stride, 1.0f, acc, Dh, failures);  // acc += P V
         }
@@ -276,6 +299,7 @@ void tiled_attention_backward(const AttentionShape& shape, HeadsView<const float
                               HeadsView<const float> dout, HeadsView<float> dq, HeadsView<float> dk,
                               HeadsView<float> dv, AttentionBlocks requested) {
     check_shape(shape);
+    check_exclude_self(shape);
     const AttentionBlocks b = resolve_blocks(shape, requested);
     const int64_t T = shape.tokens, Dh = shape.head_dim, bq = b.queries, bk = b.keys;
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
@@ -308,6 +332,7 @@ void tiled_attention_backward(const AttentionShape& shape, HeadsView<const float
                 const float* V = v.at(n, h, k0);
                 gemm('N', 'T', rows, cols, Dh, scale, Q, q.token_stride, K, k.token_stride, 0.0f, p, bk, failures);
                 probabilities_from_lse(p, rows, cols, bk, L);
+                if (shape.exclude_self) set_self_entries(p, rows, cols, bk, q0, k0, 0.0f);  // then dS_ii = 0
                 // dV += P^T dO
                 gemm('T', 'N', cols, Dh, rows, 1.0f, p, bk, dO, dout.token_stride, 1.0f, dv.at(n, h, k0), dv.token_stride,
                      failures);

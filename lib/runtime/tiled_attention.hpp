@@ -3,6 +3,7 @@
 // PyTorch's CPU kernel aten/src/ATen/native/cpu/FlashAttentionKernel.cpp does it):
 //
 //   O = softmax(Q K^T * scale) V        per image and head; Q, K, V, O [T, Dh], scale 1/sqrt(Dh)
+//                                       (with exclude_self, the diagonal of Q K^T masked)
 //
 // computed a block of queries against a block of keys at a time. Per query row the kernel keeps
 // the running maximum m and sum l of exp(s - m); when a new key block raises the maximum, the
@@ -37,6 +38,9 @@ struct HeadsView {
 
 struct AttentionShape {
     int64_t images = 1, heads = 1, tokens = 1, head_dim = 1;  // N, H, T, Dh
+    // Locality self-attention: no token attends to itself (S_ii = -inf before the softmax, so
+    // P_ii = 0). Needs at least 2 tokens.
+    bool exclude_self = false;
 };
 
 // Rows of queries and keys per block; 0 picks by token count (64..256 queries, 512 keys).

@@ -182,6 +182,8 @@ void put_vit(const ViTArchitecture& arch, const ViTConfig& stored, const ViTWeig
         copy_tensor(b.fc1_bias, {M}, to.fc1_b, at + "MLP fc1 bias");
         copy_tensor(b.fc2_weight, {D, M}, to.fc2_w, at + "MLP fc2 weight");
         copy_tensor(b.fc2_bias, {D}, to.fc2_b, at + "MLP fc2 bias");
+        if (to.log_temperature)
+            copy_tensor(b.log_temperature, {int64_t(c.num_heads)}, to.log_temperature, at + "attention log-temperature");
     }
     copy_tensor(w.norm_weight, {D}, v.norm_w, "final LayerNorm weight");
     copy_tensor(w.norm_bias, {D}, v.norm_b, "final LayerNorm bias");

@@ -32,9 +32,10 @@ nlohmann::json vit_config_json(const ViTArchitecture& arch) {
             {"pooling", c.pooling == Pooling::Cls ? "cls" : "mean"},
             {"position_embedding_type", c.position_embedding == PositionEmbeddingType::Learned ? "learned" : "sincos2d"},
             {"class_token", arch.class_token}};
-    // Only when set: this JSON is also the architecture a checkpoint records, and checkpoints
+    // Each extension only when set: this JSON is also the architecture a checkpoint records, and checkpoints
     // written before the field existed must still resume.
     if (c.shifted_patches) config["shifted_patch_tokens"] = true;
+    if (c.locality_attention) config["locality_self_attention"] = true;
     return config;
 }
 

@@ -47,6 +47,8 @@ void check_architecture(const ViTArchitecture& arch) {
     if (c.image_height % c.patch_size || c.image_width % c.patch_size)
         throw Error("architecture: image size " + std::to_string(c.image_height) + "x" + std::to_string(c.image_width) +
                     " is not divisible into " + std::to_string(c.patch_size) + "-pixel patches");
+    if (c.locality_attention && arch.tokens() < 2)
+        throw Error("architecture: locality_self_attention needs at least 2 tokens (a token may not attend to itself)");
     if (c.shifted_patches && c.patch_size < 2)
         throw Error("architecture: shifted_patch_tokens needs patches of at least 2 pixels (the shift is half a patch)");
     if (c.position_embedding == PositionEmbeddingType::SinCos2D && c.hidden_size % 4)
@@ -95,6 +97,7 @@ ParameterLayout vit_parameter_layout(const ViTArchitecture& arch) {
         L.add(block_name(i, "norm1.bias"), {D}, false);
         L.add(block_name(i, "attn.qkv.weight"), {3 * D, D}, true);
         L.add(block_name(i, "attn.qkv.bias"), {3 * D}, false);
+        if (c.locality_attention) L.add(block_name(i, "attn.log_temperature"), {c.num_heads}, false);
         L.add(block_name(i, "attn.proj.weight"), {D, D}, true);
         L.add(block_name(i, "attn.proj.bias"), {D}, false);
         L.add(block_name(i, "norm2.weight"), {D}, false);
@@ -128,6 +131,7 @@ ViTParameters vit_parameter_views(const ViTArchitecture& arch, const ParameterLa
         b.ln1_b = at(block_name(i, "norm1.bias"));
         b.qkv_w = at(block_name(i, "attn.qkv.weight"));
         b.qkv_b = at(block_name(i, "attn.qkv.bias"));
+        if (arch.config.locality_attention) b.log_temperature = at(block_name(i, "attn.log_temperature"));
         b.proj_w = at(block_name(i, "attn.proj.weight"));
         b.proj_b = at(block_name(i, "attn.proj.bias"));
         b.ln2_w = at(block_name(i, "norm2.weight"));
@@ -155,6 +159,9 @@ void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& L, 
         const bool is_norm = n.find("norm") != std::string::npos && n.find(".weight") != std::string::npos;
         if (is_norm) {
             std::fill(v, v + t.numel, 1.0f);
+        } else if (n.find("log_temperature") != std::string::npos) {  // exp(t) = 1/sqrt(Dh): plain attention
+            const int head_dim = arch.config.hidden_size / arch.config.num_heads;
+            std::fill(v, v + t.numel, std::log(1.0f / std::sqrt(static_cast<float>(head_dim))));
         } else if (t.decay || n == "cls_token" || n == "pos_embed") {
             for (size_t i = 0; i < t.numel; ++i) {
                 float z;
@@ -163,7 +170,6 @@ void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& L, 
             }
         }
     }
-    (void)arch;
 }
 
 ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAttention attention,
@@ -202,7 +208,7 @@ ViTTrainSession::ViTTrainSession(const ViTArchitecture& arch, int batch, TrainAt
     head_ = runtime::LinearTrain(N, D, K, false, precision);
     norm_ = runtime::LayerNormTrain(NT, D, c.layer_norm_eps);
     gelu_ = runtime::GeluTrain(NT * M);
-    if (!tiled_) attention_ = runtime::AttentionTrain(N, T, H, D / H, precision);
+    if (!tiled_) attention_ = runtime::AttentionTrain(N, T, H, D / H, precision, c.locality_attention);
 
     acts_.patches.resize(N * Np * V);
     if (c.shifted_patches) {
@@ -306,6 +312,10 @@ const float* ViTTrainSession::forward(const ViTParameters& p, const float* image
         // x_mid = x + proj(attention(LN1(x)))
         norm_.forward(stream_, x, w.ln1_w, w.ln1_b, b.ln1.data(), b.ln1_mean.data(), b.ln1_var.data());
         linear_forward(qkv_, b.ln1.data(), b.ln1_bf16, w.qkv_w, wb.qkv, w.qkv_b, b.qkv.data());
+        if (w.log_temperature) {
+            stream_.wait();
+            scale_queries(w.log_temperature, b.qkv.data());
+        }
         if (tiled_) {
             stream_.wait();
             runtime::tiled_attention_forward_packed(attention_shape(), b.qkv.data(), b.context.data(), b.lse.data());
@@ -394,6 +404,10 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
             attention_.backward(stream_, b.qkv.data(), b.probs.data(), dcontext_.data(), dqkv_.data(), dprobs_.data(),
                                 dscores_.data(), bf16_ ? b.probs_bf16.data() : nullptr);
         }
+        if (w.log_temperature) {
+            stream_.wait();
+            temperature_backward(w.log_temperature, b.qkv.data(), dqkv_.data(), gw.log_temperature);
+        }
         linear_backward(qkv_, dqkv_.data(), b.ln1.data(), b.ln1_bf16, w.qkv_w, wb.qkv, dnormed_.data(), gw.qkv_w,
                         gw.qkv_b);
         norm_.backward(stream_, dnormed_.data(), x, b.ln1_mean.data(), b.ln1_var.data(), w.ln1_w, w.ln1_b,
@@ -420,6 +434,42 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
     patch_norm_.backward(stream_, dpatches_normed_.data(), a.patches.data(), a.patch_mean.data(), a.patch_var.data(),
                          p.patch_norm_w, p.patch_norm_b, dpatches_.data(), g.patch_norm_w, g.patch_norm_b);
     stream_.wait();
+}
+
+// Q_scaled = Q exp(t_h) sqrt(Dh) for head h's columns of every row's queries.
+void ViTTrainSession::scale_queries(const float* log_temperature, float* qkv) const {
+    const int64_t Dh = D / H;
+    for (int64_t h = 0; h < H; ++h) {
+        const float factor = std::exp(log_temperature[h]) * std::sqrt(static_cast<float>(Dh));
+        for (int64_t row = 0; row < N * T; ++row) {
+            float* q = qkv + row * 3 * D + h * Dh;
+#pragma omp simd
+            for (int64_t d = 0; d < Dh; ++d) q[d] *= factor;
+        }
+    }
+}
+
+// With Q_scaled = Q f_h, f_h = exp(t_h) sqrt(Dh):  d t_h = sum dQ_scaled * Q_scaled (over head h's
+// columns of every row), and dQ = dQ_scaled f_h, written over dQ_scaled in dqkv.
+void ViTTrainSession::temperature_backward(const float* log_temperature, const float* qkv, float* dqkv,
+                                           float* dlog_temperature) const {
+    const int64_t Dh = D / H;
+    for (int64_t h = 0; h < H; ++h) {
+        const float factor = std::exp(log_temperature[h]) * std::sqrt(static_cast<float>(Dh));
+        double sum = 0;
+        for (int64_t row = 0; row < N * T; ++row) {
+            const float* q = qkv + row * 3 * D + h * Dh;
+            float* dq = dqkv + row * 3 * D + h * Dh;
+            float partial = 0;
+#pragma omp simd reduction(+ : partial)
+            for (int64_t d = 0; d < Dh; ++d) {
+                partial += dq[d] * q[d];
+                dq[d] *= factor;
+            }
+            sum += partial;
+        }
+        dlog_temperature[h] = static_cast<float>(sum);
+    }
 }
 
 std::vector<std::string> ViTTrainSession::implementations() const {

@@ -6,6 +6,9 @@
 //   tokens = [class; patches W_patch^T + b_patch] + position                [N, T, D]
 //            (shifted patch tokens: LN_patch(patches of the shifted copies) W_patch^T + b_patch)
 //   block:   x_mid = x + proj(attention(LN1(x)));  x_out = x_mid + fc2(GELU(fc1(LN2(x_mid))))
+//            (locality self-attention: head h's queries are multiplied by exp(t_h) sqrt(Dh) after
+//            the qkv Linear, so the kernels' 1/sqrt(Dh) gives scores exp(t_h) q.k, and the
+//            kernels mask the diagonal)
 //   logits = head(pool(LN(x)))        pool: the class token, or the mean of the patch tokens
 //
 // N images, C channels, P patch size, Np patches per image, T = Np (+1 with a class token)
@@ -53,6 +56,7 @@ ViTArchitecture read_architecture(const std::string& config_file);
 //   (shifted patch tokens: proj.weight [D, 5C, P, P] and patch_embed.input_norm.{weight, bias}
 //   [5*C*P*P], the LayerNorm before it)
 //   (learned positions only), blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}.*,
+//   (locality self-attention: blocks.i.attn.log_temperature [H], initialised to log(1/sqrt(Dh)))
 //   norm.{weight, bias}, head.{weight [K, D], bias [K]}.
 ParameterLayout vit_parameter_layout(const ViTArchitecture& arch);
 
@@ -63,6 +67,7 @@ struct ViTBlockParameters {
     float *ln2_w, *ln2_b;    // [D]
     float *fc1_w, *fc1_b;    // [M, D], [M]
     float *fc2_w, *fc2_b;    // [D, M], [D]
+    float* log_temperature = nullptr;  // [H], locality self-attention only
 };
 
 // Named views into a parameter (or gradient) buffer laid out by vit_parameter_layout().
@@ -83,7 +88,7 @@ void init_vit_parameters(const ViTArchitecture& arch, const ParameterLayout& lay
 
 struct ViTBlockActivations {
     std::vector<float> ln1, ln1_mean, ln1_var;  // [N*T, D], [N*T], [N*T]
-    std::vector<float> qkv;                     // [N*T, 3D]
+    std::vector<float> qkv;                     // [N*T, 3D] (locality: the queries scaled)
     std::vector<float> probs;                   // [N, H, T, T] softmax(Q K^T / sqrt(Dh)) (full attention)
     std::vector<float> lse;                     // [N, H, T] log-sum-exp per query row (tiled attention)
     std::vector<float> context;                 // [N*T, D]
@@ -131,7 +136,12 @@ public:
     std::vector<std::string> implementations() const;
 
 private:
-    runtime::AttentionShape attention_shape() const { return {N, H, T, D / H}; }
+    runtime::AttentionShape attention_shape() const { return {N, H, T, D / H, arch_.config.locality_attention}; }
+    // Locality self-attention: qkv's queries *= exp(t_h) sqrt(Dh) per head (forward); from the
+    // gradient of the scaled queries, d t_h and the gradient of the unscaled ones (backward).
+    void scale_queries(const float* log_temperature, float* qkv) const;
+    void temperature_backward(const float* log_temperature, const float* qkv, float* dqkv,
+                              float* dlog_temperature) const;
     // One Linear in the session's precision: y (+)= x W^T + b. bf16: Wb receives bf16(W) and xb
     // bf16(x); backward reads those two instead of x and W.
     void linear_forward(runtime::LinearTrain& layer, const float* x, std::vector<runtime::bfloat16>& xb,
