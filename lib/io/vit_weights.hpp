@@ -16,9 +16,13 @@ struct ViTBlockWeights {
     Tensor fc1_weight, fc1_bias;    // [M, D]
     Tensor fc2_weight, fc2_bias;    // [D, M]
     // Locality self-attention only (config.locality_attention): the log of each head's score
-    // scale, [H]; empty otherwise.
+    // scale, [H], within +-kMaxLogTemperature; empty otherwise.
     Tensor log_temperature;
 };
+
+// exp(t) scales the scores: |t| <= 30 keeps that scale within 1e-13..1e13, so a crafted (or a
+// diverged) t cannot overflow the scores to inf and the logits to NaN.
+constexpr float kMaxLogTemperature = 30.0f;
 
 struct ViTWeights {
     Tensor patch_weight, patch_bias;  // [D, C, P, P], [D]   patch embedding (a strided conv)

@@ -9,9 +9,6 @@ namespace vitc {
 
 namespace {
 
-// Locality self-attention scales scores by exp(t): |t| <= 30 keeps exp(t) within 1e-13..1e13.
-constexpr float kMaxLogTemperature = 30.0f;
-
 // One row per naming scheme. Block names are relative to block_prefix + index + ".".
 // Hugging Face stores query/key/value apart; timm and torchvision store them stacked.
 struct SchemeNames {
@@ -200,10 +197,6 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
         throw ModelError(path, std::string("locality_self_attention is vitc's extension, stored in timm's names ('") +
                                    kTimm.block_prefix + "0." + kTimm.log_temperature + "'); these weights are in " +
                                    weight_scheme_name(scheme) + "'s");
-    if (!config.locality_attention && n.log_temperature && reader.has(block0 + n.log_temperature))
-        throw ModelError(path, "the weights have '" + block0 + n.log_temperature +
-                                   "', a locality-self-attention ViT's; its config.json must say "
-                                   "\"locality_self_attention\": true");
 
     ViTWeights w;
     w.patch_weight = reader.read(n.patch_weight, {D, copies * C, P, P});
@@ -259,9 +252,12 @@ ViTWeights load_vit_weights(const SafetensorsFile& file, WeightScheme scheme, Vi
         blk.fc1_bias = reader.read(b + n.fc1_bias, {M});
         blk.fc2_weight = reader.read(b + n.fc2_weight, {D, M});
         blk.fc2_bias = reader.read(b + n.fc2_bias, {D});
+        if (!config.locality_attention && n.log_temperature && reader.has(b + n.log_temperature))
+            throw ModelError(path, "the weights have '" + b + n.log_temperature +
+                                       "', a locality-self-attention ViT's; its config.json must say "
+                                       "\"locality_self_attention\": true");
         if (config.locality_attention) {
             blk.log_temperature = reader.read(b + n.log_temperature, {config.num_heads});
-            // exp(t) scales the scores: a crafted t must not overflow them to inf (NaN logits).
             for (float t : blk.log_temperature.values)
                 if (!(std::abs(t) <= kMaxLogTemperature))
                     throw ModelError(path, "tensor '" + b + n.log_temperature + "' holds " + std::to_string(t) +

@@ -8,6 +8,7 @@
 
 #include "errors.hpp"
 #include "image/shifted_patches.hpp"
+#include "io/vit_weights.hpp"
 #include "models/position_embedding.hpp"
 #include "runtime/tiled_attention.hpp"
 
@@ -440,6 +441,10 @@ void ViTTrainSession::backward(const ViTParameters& p, const ViTParameters& g, c
 void ViTTrainSession::scale_queries(const float* log_temperature, float* qkv) const {
     const int64_t Dh = D / H;
     for (int64_t h = 0; h < H; ++h) {
+        // The loader refuses a model outside this range, so training stops rather than write one.
+        if (!(std::abs(log_temperature[h]) <= kMaxLogTemperature))
+            throw Error("locality self-attention: head " + std::to_string(h + 1) + "'s log-temperature reached " +
+                        std::to_string(log_temperature[h]) + ", outside [-30, 30]; training diverged (try a lower --lr)");
         const float factor = std::exp(log_temperature[h]) * std::sqrt(static_cast<float>(Dh));
         for (int64_t row = 0; row < N * T; ++row) {
             float* q = qkv + row * 3 * D + h * Dh;
