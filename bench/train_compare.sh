@@ -5,7 +5,8 @@
 # f32 and bf16, with 1 and 2 threads, each the median of 3 repetitions.
 #   vitc:    `vitc train` on Fashion-MNIST (Debian's dataset-fashion-mnist), 2 epochs of 22 steps,
 #            the second epoch's images/s from train_log.jsonl (data loading and validation excluded).
-#   PyTorch: bench/torch_train_bench.py --config (torchvision's VisionTransformer or ResNet blocks,
+#   PyTorch: bench/torch_train_bench.py --config (torchvision's VisionTransformer, or for vitc's ViT
+#            extensions the training fixtures' PyTorch reference, or ResNet blocks,
 #            random data, 2 warm-up steps then 10 timed; bf16 under torch.autocast), with
 #            libopenblas0-pthread installed.
 # Then ViT-Ti/16 at 224x224x3 (hidden 192, 12 blocks, 3 heads, MLP 768), batch 32: vitc f32 and
@@ -45,8 +46,14 @@ shape = f"{size[0]}x{size[1]}x{c.get('num_channels', 3)}"
 if c.get("model_type") == "resnet":
     print(f"{sys.argv[1]}: ResNet, {c['block']} blocks {c['layers']}, widths {c['widths']}, {c['stem']} stem, {shape}")
 else:
+    extensions = [text for on, text in (
+        (not c.get("class_token", True), "no class token"), (c.get("pooling") == "mean", "mean pooling"),
+        (c.get("position_embedding_type") == "sincos2d", "sine-cosine positions"),
+        (c.get("shifted_patch_tokens"), "shifted patch tokens"),
+        (c.get("locality_self_attention"), "locality self-attention")) if on]
     print(f"{sys.argv[1]}: ViT, {shape}, patch {c['patch_size']}, hidden {c['hidden_size']}, "
-          f"{c['num_hidden_layers']} blocks, {c['num_attention_heads']} heads, MLP {c['intermediate_size']}")
+          f"{c['num_hidden_layers']} blocks, {c['num_attention_heads']} heads, MLP {c['intermediate_size']}"
+          + "".join(", " + e for e in extensions))
 PY
 }
 declare -A small
