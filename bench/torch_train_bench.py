@@ -29,6 +29,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.vision_transformer import VisionTransformer
 
+# scripts/: resnet_config.py (the ResNet) and make_train_fixtures.py (the ViT with extensions).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+
 
 def vit_extensions(c, args):
     """The fixture generator's case description for a config using any of vitc's ViT extensions,
@@ -47,7 +50,6 @@ class FunctionalViT(nn.Module):
 
     def __init__(self, case):
         super().__init__()
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
         import make_train_fixtures as reference
         self.reference, self.case = reference, case
         initial = reference.init_parameters(case, torch.Generator().manual_seed(0))
@@ -86,7 +88,6 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model == "resnet":
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
         from resnet_config import ConfigResNet
         m = ConfigResNet(resnet["block"], resnet["layers"], resnet["widths"], resnet["stem"], args.channels,
                          args.classes)
